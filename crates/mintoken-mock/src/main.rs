@@ -1,0 +1,59 @@
+//! `mintoken-mock`: the fake upstream as a standalone process, for Python
+//! tests and benchmarks that drive it through the `/_mock/` control routes.
+
+#![forbid(unsafe_code)]
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use clap::Parser;
+use mintoken_mock::MockServer;
+
+/// Fake OpenAI / Anthropic / Gemini upstream for mintoken's tests and benchmarks.
+#[derive(Parser)]
+#[command(version)]
+struct Args {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:9999")]
+    listen: SocketAddr,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    let server = match MockServer::start_on(args.listen).await {
+        Ok(server) => server,
+        Err(e) => {
+            eprintln!("mintoken-mock: cannot listen on {}: {e}", args.listen);
+            return ExitCode::FAILURE;
+        }
+    };
+    // Scripts wait for this exact line before sending traffic.
+    println!("mintoken-mock listening on {}", server.base_url());
+    shutdown_signal().await;
+    drop(server);
+    ExitCode::SUCCESS
+}
+
+/// Resolves on SIGINT or, on Unix, SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,92 @@
+//! State shared by the server task, the HTTP handlers and the test-side
+//! [`crate::MockServer`] handle: recorded traffic, the current behaviour, the
+//! count of live streams and the id counter.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
+
+use crate::behavior::Behavior;
+use crate::record::{ChunkSent, RecordedRequest};
+
+/// Cheap-to-clone handle on the mock's state.
+#[derive(Clone, Default)]
+pub(crate) struct Shared(Arc<Inner>);
+
+#[derive(Default)]
+struct Inner {
+    requests: Mutex<Vec<RecordedRequest>>,
+    behavior: Mutex<Behavior>,
+    chunks: Mutex<Vec<ChunkSent>>,
+    open_streams: AtomicUsize,
+    next_id: AtomicU64,
+}
+
+/// A panicking test thread must not make every later lock fail: the data
+/// behind these mutexes stays consistent after any single push or swap.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Shared {
+    /// Stores a request and returns its index in the request log.
+    pub(crate) fn record(&self, request: RecordedRequest) -> usize {
+        let mut requests = lock(&self.0.requests);
+        requests.push(request);
+        requests.len() - 1
+    }
+
+    pub(crate) fn requests(&self) -> Vec<RecordedRequest> {
+        lock(&self.0.requests).clone()
+    }
+
+    pub(crate) fn last_request(&self) -> Option<RecordedRequest> {
+        lock(&self.0.requests).last().cloned()
+    }
+
+    pub(crate) fn clear(&self) {
+        lock(&self.0.requests).clear();
+        lock(&self.0.chunks).clear();
+    }
+
+    pub(crate) fn behavior(&self) -> Behavior {
+        lock(&self.0.behavior).clone()
+    }
+
+    pub(crate) fn set_behavior(&self, behavior: Behavior) {
+        *lock(&self.0.behavior) = behavior;
+    }
+
+    pub(crate) fn log_chunk(&self, request_index: usize, event_index: usize) {
+        lock(&self.0.chunks).push(ChunkSent { request_index, event_index, at: Instant::now() });
+    }
+
+    pub(crate) fn chunk_log(&self) -> Vec<ChunkSent> {
+        lock(&self.0.chunks).clone()
+    }
+
+    pub(crate) fn open_streams(&self) -> usize {
+        self.0.open_streams.load(Ordering::SeqCst)
+    }
+
+    /// Counts a stream as open until the returned guard is dropped, which
+    /// happens when the body finishes or the connection goes away.
+    pub(crate) fn stream_guard(&self) -> StreamGuard {
+        self.0.open_streams.fetch_add(1, Ordering::SeqCst);
+        StreamGuard(self.clone())
+    }
+
+    /// Next response number (1, 2, …), used to build unique response ids.
+    pub(crate) fn next_id(&self) -> u64 {
+        self.0.next_id.fetch_add(1, Ordering::Relaxed) + 1
+    }
+}
+
+/// Keeps one stream counted in `open_streams` while alive.
+pub(crate) struct StreamGuard(Shared);
+
+impl Drop for StreamGuard {
+    fn drop(&mut self) {
+        self.0.0.open_streams.fetch_sub(1, Ordering::SeqCst);
+    }
+}

@@ -1,0 +1,77 @@
+//! JSON request bodies of the management API: read with a size cap, parsed once, and
+//! every field checked with an error naming the field and what it should be.
+
+use super::error::ApiError;
+use axum::body::Body;
+use axum::extract::{FromRequest, Request};
+use http_body_util::BodyExt;
+use serde_json::{Map, Value};
+
+/// Management bodies are small; anything larger is a mistake.
+const MAX_BODY: usize = 64 * 1024;
+
+/// A JSON object body. Malformed JSON or a non-object → 400; too large → 413.
+pub struct JsonObject(pub Map<String, Value>);
+
+impl<S: Send + Sync> FromRequest<S> for JsonObject {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _: &S) -> Result<Self, ApiError> {
+        let bytes = read_limited(req.into_body(), MAX_BODY).await?;
+        parse_object(&bytes).map(JsonObject)
+    }
+}
+
+pub async fn read_limited(body: Body, limit: usize) -> Result<bytes::Bytes, ApiError> {
+    match http_body_util::Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::new(
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body is larger than {limit} bytes"),
+        )),
+        Err(_) => Err(ApiError::bad_request("could not read the request body")),
+    }
+}
+
+pub fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::bad_request("request body is empty; send a JSON object"));
+    }
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(ApiError::bad_request("request body must be a JSON object")),
+        Err(e) => Err(ApiError::bad_request(format!("malformed JSON in request body: {e}"))),
+    }
+}
+
+impl JsonObject {
+    /// Refuses fields outside `allowed`, so a typo is reported instead of ignored.
+    pub fn only(&self, allowed: &[&str]) -> Result<(), ApiError> {
+        match self.0.keys().find(|k| !allowed.contains(&k.as_str())) {
+            Some(k) => {
+                Err(ApiError::unprocessable(format!("unknown field `{k}`; allowed fields: {}", allowed.join(", "))))
+            }
+            None => Ok(()),
+        }
+    }
+
+    pub fn string(&self, field: &str) -> Result<Option<&str>, ApiError> {
+        match self.0.get(field) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(_) => Err(ApiError::unprocessable(format!("`{field}` must be a string"))),
+        }
+    }
+
+    pub fn required_string(&self, field: &str) -> Result<&str, ApiError> {
+        self.string(field)?.ok_or_else(|| ApiError::bad_request(format!("`{field}` is required")))
+    }
+
+    pub fn bool(&self, field: &str) -> Result<Option<bool>, ApiError> {
+        match self.0.get(field) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(_) => Err(ApiError::unprocessable(format!("`{field}` must be true or false"))),
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! Configuration: one typed struct with defaults, assembled from the TOML file, then
+//! the environment, then flags (flags win; clap already merges env and flags), and
+//! validated once at start-up.
+
+use crate::cli::{LogFormat, ServeArgs, StoreArgs};
+use crate::plans::{PlanOverride, Plans};
+use crate::secret::Secret;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The shape of the TOML file. Every field is optional; unknown fields are an error so
+/// a typo does not silently fall back to a default.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    openai_base_url: Option<String>,
+    anthropic_base_url: Option<String>,
+    google_base_url: Option<String>,
+    log_format: Option<LogFormat>,
+    jwt_secret: Option<Secret<String>>,
+    signup_enabled: Option<bool>,
+    access_token_ttl_secs: Option<u64>,
+    refresh_token_ttl_secs: Option<u64>,
+    upstream_connect_timeout_secs: Option<u64>,
+    upstream_timeout_secs: Option<u64>,
+    shutdown_grace_secs: Option<u64>,
+    default_plan: Option<String>,
+    #[serde(default)]
+    plans: BTreeMap<String, PlanOverride>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database_url: Option<String>,
+    pub openai_base_url: String,
+    pub anthropic_base_url: String,
+    pub google_base_url: String,
+    pub log_format: LogFormat,
+    /// HS256 secret for access tokens; generated into the data dir when not configured.
+    pub jwt_secret: Option<Secret<String>>,
+    pub signup_enabled: bool,
+    pub access_token_ttl: Duration,
+    pub refresh_token_ttl: Duration,
+    pub upstream_connect_timeout: Duration,
+    pub upstream_timeout: Duration,
+    /// How long a graceful shutdown waits for in-flight requests and streams.
+    pub shutdown_grace: Duration,
+    pub default_plan: String,
+    pub plans: Plans,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("invalid config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Configuration for administration commands: only the store settings matter.
+    pub fn for_store(store: &StoreArgs) -> Result<Config, ConfigError> {
+        Config::load(&ServeArgs { store: store.clone(), ..Default::default() })
+    }
+
+    pub fn load(args: &ServeArgs) -> Result<Config, ConfigError> {
+        let file = match &args.store.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        let jwt_secret =
+            std::env::var("MINTOKEN_JWT_SECRET").ok().filter(|s| !s.is_empty()).map(Secret::new).or(file.jwt_secret);
+        let config = Config {
+            listen: args.listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8787))),
+            data_dir: args.store.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from("./mintoken-data")),
+            database_url: args.store.database_url.clone().or(file.database_url).filter(|u| !u.is_empty()),
+            openai_base_url: base_url(args.openai_base_url.clone().or(file.openai_base_url), "https://api.openai.com")?,
+            anthropic_base_url: base_url(
+                args.anthropic_base_url.clone().or(file.anthropic_base_url),
+                "https://api.anthropic.com",
+            )?,
+            google_base_url: base_url(
+                args.google_base_url.clone().or(file.google_base_url),
+                "https://generativelanguage.googleapis.com",
+            )?,
+            log_format: args.log_format.or(file.log_format).unwrap_or_default(),
+            jwt_secret,
+            signup_enabled: args.signup_enabled.or(file.signup_enabled).unwrap_or(true),
+            access_token_ttl: secs(file.access_token_ttl_secs, 3600),
+            refresh_token_ttl: secs(file.refresh_token_ttl_secs, 30 * 24 * 3600),
+            upstream_connect_timeout: secs(file.upstream_connect_timeout_secs, 10),
+            upstream_timeout: secs(args.upstream_timeout_secs.or(file.upstream_timeout_secs), 120),
+            shutdown_grace: secs(file.shutdown_grace_secs, 30),
+            default_plan: file.default_plan.unwrap_or_else(|| "free".to_owned()),
+            plans: Plans::with_overrides(&file.plans),
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.plans.get(&self.default_plan).is_none() {
+            let known: Vec<_> = self.plans.names().collect();
+            return Err(ConfigError::Invalid(format!(
+                "default_plan {:?} is not a plan; known plans: {}",
+                self.default_plan,
+                known.join(", ")
+            )));
+        }
+        if let Some(secret) = &self.jwt_secret
+            && secret.expose().len() < 32
+        {
+            return Err(ConfigError::Invalid("jwt_secret must be at least 32 characters".into()));
+        }
+        for (what, d) in
+            [("access_token_ttl_secs", self.access_token_ttl), ("upstream_timeout_secs", self.upstream_timeout)]
+        {
+            if d.is_zero() {
+                return Err(ConfigError::Invalid(format!("{what} must be greater than 0")));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+    toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.to_owned(), message: e.to_string() })
+}
+
+fn secs(value: Option<u64>, default: u64) -> Duration {
+    Duration::from_secs(value.unwrap_or(default))
+}
+
+/// Base URLs are stored without a trailing slash; mintoken appends `/v1/…` itself.
+fn base_url(value: Option<String>, default: &str) -> Result<String, ConfigError> {
+    let url = value.unwrap_or_else(|| default.to_owned());
+    let url = url.trim_end_matches('/').to_owned();
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(ConfigError::Invalid(format!("upstream base URL {url:?} must start with http:// or https://")));
+    }
+    Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_win_over_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.toml");
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:9000\"\nopenai_base_url = \"http://file/\"\n[plans.free]\nmax_keys = 7\n",
+        )
+        .unwrap();
+        let args = ServeArgs {
+            store: StoreArgs { config: Some(path), ..Default::default() },
+            listen: Some("127.0.0.1:9100".parse().unwrap()),
+            ..Default::default()
+        };
+        let c = Config::load(&args).unwrap();
+        assert_eq!(c.listen.port(), 9100);
+        assert_eq!(c.openai_base_url, "http://file");
+        assert_eq!(c.plans.limits("free").max_keys, 7);
+    }
+
+    #[test]
+    fn unknown_fields_and_bad_values_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.toml");
+        std::fs::write(&path, "lisen = \"x\"\n").unwrap();
+        let args =
+            ServeArgs { store: StoreArgs { config: Some(path.clone()), ..Default::default() }, ..Default::default() };
+        assert!(Config::load(&args).unwrap_err().to_string().contains("lisen"));
+        std::fs::write(&path, "default_plan = \"gold\"\n").unwrap();
+        assert!(Config::load(&args).unwrap_err().to_string().contains("gold"));
+    }
+}

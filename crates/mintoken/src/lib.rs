@@ -1,0 +1,19 @@
+//! mintoken: a self-hostable proxy in front of the OpenAI, Anthropic and Google Gemini
+//! APIs that injects a compression skill, meters usage per account and key, and
+//! enforces plans. The binary (`main.rs`) is a thin shell over this library so tests
+//! can run the real server in-process over a real socket.
+#![forbid(unsafe_code)]
+
+pub mod admin;
+pub mod api;
+pub mod auth;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod logging;
+pub mod metering;
+pub mod plans;
+pub mod proxy;
+pub mod secret;
+pub mod server;
+pub mod store;

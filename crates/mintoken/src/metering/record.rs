@@ -1,0 +1,97 @@
+//! One usage record per proxied request: the single event that feeds the request log
+//! line and the database row. It never holds a prompt, a response or a provider key.
+
+use mintoken_compress::Intensity;
+
+/// Why a request ran at the intensity it did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IntensityReason {
+    /// `X-Mintoken-Intensity` header or `?intensity=`.
+    Override,
+    /// A custom rule matched.
+    Rule,
+    /// The built-in classifier decided.
+    Classifier,
+    /// The key's default intensity.
+    Default,
+}
+
+impl IntensityReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IntensityReason::Override => "override",
+            IntensityReason::Rule => "rule",
+            IntensityReason::Classifier => "classifier",
+            IntensityReason::Default => "default",
+        }
+    }
+}
+
+/// Where the token figures came from, so analytics can tell measured from counted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum UsageSource {
+    /// The provider reported usage (response body or stream event).
+    Upstream,
+    /// No usage arrived (e.g. the client hung up mid-stream); the streamed text was
+    /// counted with o200k_base instead.
+    Counted,
+    /// Nothing to count: an error before any output.
+    #[default]
+    None,
+}
+
+impl UsageSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UsageSource::Upstream => "upstream",
+            UsageSource::Counted => "counted",
+            UsageSource::None => "none",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct UsageRecord {
+    pub request_id: String,
+    pub created_at: i64,
+    pub user_id: String,
+    pub key_id: String,
+    pub provider: &'static str,
+    pub model: String,
+    pub endpoint: &'static str,
+    pub intensity: Intensity,
+    pub intensity_reason: IntensityReason,
+    pub status: u16,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub skill_tokens: i64,
+    pub context_tokens_before: Option<i64>,
+    pub context_tokens_after: Option<i64>,
+    pub duration_ms: i64,
+    pub upstream_ms: i64,
+    pub streamed: bool,
+    pub usage_source: UsageSource,
+}
+
+impl UsageRecord {
+    /// The request's log line.
+    pub fn log(&self) {
+        tracing::info!(
+            target: "mintoken::request",
+            request_id = %self.request_id,
+            key_id = %self.key_id,
+            provider = self.provider,
+            endpoint = self.endpoint,
+            model = %self.model,
+            status = self.status,
+            intensity = self.intensity.as_str(),
+            intensity_reason = self.intensity_reason.as_str(),
+            input_tokens = self.input_tokens,
+            output_tokens = self.output_tokens,
+            streamed = self.streamed,
+            duration_ms = self.duration_ms,
+            upstream_ms = self.upstream_ms,
+            "proxied request"
+        );
+    }
+}

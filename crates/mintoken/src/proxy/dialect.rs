@@ -1,0 +1,88 @@
+//! Everything provider-specific sits behind [`Dialect`]; the pipeline in `proxy::mod`
+//! is written once against it. Adding a provider means one new file implementing this
+//! trait (plus its wire types and tests) and one line in the router.
+
+use super::json::RawObject;
+use axum::http::{HeaderMap, StatusCode};
+use serde_json::Value;
+
+/// Token usage as a provider reports it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tokens {
+    pub input: i64,
+    pub output: i64,
+}
+
+/// A request body the dialect has checked, with what the pipeline needs from it.
+#[derive(Debug)]
+pub struct ParsedRequest {
+    pub body: RawObject,
+    pub model: String,
+    pub stream: bool,
+}
+
+/// How the provider key is written upstream.
+pub enum Credential {
+    /// A header, with a value prefix (e.g. `authorization: Bearer <key>`).
+    Header { name: &'static str, prefix: &'static str },
+    /// A query parameter (Google's `?key=`).
+    Query { name: &'static str },
+}
+
+/// What to do with one server-sent event of an upstream stream.
+pub enum EventAction {
+    /// Relay the bytes unchanged.
+    Pass,
+    /// Withhold the event (e.g. a usage chunk the client did not ask for).
+    Drop,
+    /// Relay these bytes instead.
+    Replace(Vec<u8>),
+}
+
+/// Reads a response stream on the side: picks out usage, and may adjust events that
+/// exist only because mintoken changed the request.
+pub trait StreamObserver: Send {
+    /// `event` is one complete SSE event including its terminating blank line.
+    fn on_event(&mut self, event: &[u8]) -> EventAction;
+    /// Usage reported by the provider so far, if any.
+    fn reported(&self) -> Option<Tokens>;
+    /// The generated text seen so far, to count when no usage was reported.
+    fn streamed_text(&self) -> &str;
+}
+
+pub trait Dialect: Send + Sync + 'static {
+    /// Provider name recorded on usage rows: `openai`, `anthropic`, `google`.
+    fn provider(&self) -> &'static str;
+    /// Endpoint name recorded on usage rows, e.g. `chat.completions`.
+    fn endpoint(&self) -> &'static str;
+
+    /// The mintoken key as the client sent it. Default: `Authorization: Bearer`.
+    fn client_key<'a>(&self, headers: &'a HeaderMap, _query: &[(String, String)]) -> Option<&'a str> {
+        crate::api::bearer(headers)
+    }
+
+    /// Checks and parses the body; `Err` is a message for a 400.
+    fn parse(&self, body: &[u8]) -> Result<ParsedRequest, String>;
+
+    /// Puts the skill in front of the request's system prompt (creating one if absent).
+    fn inject_skill(&self, request: &mut ParsedRequest, skill: &str) -> Result<(), String>;
+
+    /// Adjusts a streaming request so usage can be read from the stream, and returns the
+    /// observer that will read it.
+    fn prepare_stream(&self, request: &mut ParsedRequest) -> Result<Box<dyn StreamObserver>, String>;
+
+    /// Upstream URL (base + path + the client's remaining query string).
+    fn upstream_url(&self, base: &str, request: &ParsedRequest, query: &str) -> String;
+
+    /// Which configured base URL this dialect talks to.
+    fn base_url<'a>(&self, config: &'a crate::config::Config) -> &'a str;
+
+    fn credential(&self) -> Credential;
+
+    /// Usage from a complete (non-streaming) response body.
+    fn usage_from_body(&self, body: &[u8]) -> Option<Tokens>;
+
+    /// An error body in this provider's envelope, with a top-level `detail` carrying the
+    /// same message, so the provider's SDK raises its usual exception.
+    fn error_body(&self, status: StatusCode, message: &str) -> Value;
+}

@@ -1,0 +1,103 @@
+//! Turns what the pipeline learned about one request into its usage record.
+
+use super::dialect::Tokens;
+use crate::clock::now_ms;
+use crate::metering::{IntensityReason, UsageRecord, UsageSink, UsageSource};
+use mintoken_compress::Intensity;
+use std::time::Instant;
+
+/// Everything known about a request before its response arrives.
+pub struct RequestMeter {
+    pub sink: UsageSink,
+    pub request_id: String,
+    pub user_id: String,
+    pub key_id: String,
+    pub provider: &'static str,
+    pub endpoint: &'static str,
+    pub model: String,
+    pub intensity: Intensity,
+    pub reason: IntensityReason,
+    pub skill_tokens: i64,
+    pub streamed: bool,
+    pub started: Instant,
+    /// Set when the upstream request is sent.
+    pub upstream_started: Option<Instant>,
+}
+
+/// How the request ended, from the usage point of view.
+pub struct Outcome {
+    pub status: u16,
+    pub tokens: Option<Tokens>,
+    pub source: UsageSource,
+}
+
+impl RequestMeter {
+    pub fn record(&self, outcome: Outcome) {
+        let tokens = outcome.tokens.unwrap_or_default();
+        let upstream_ms = self.upstream_started.map_or(0, |t| t.elapsed().as_millis() as i64);
+        self.sink.record(UsageRecord {
+            request_id: self.request_id.clone(),
+            created_at: now_ms(),
+            user_id: self.user_id.clone(),
+            key_id: self.key_id.clone(),
+            provider: self.provider,
+            model: self.model.clone(),
+            endpoint: self.endpoint,
+            intensity: self.intensity,
+            intensity_reason: self.reason,
+            status: outcome.status,
+            input_tokens: tokens.input,
+            output_tokens: tokens.output,
+            skill_tokens: self.skill_tokens,
+            context_tokens_before: None,
+            context_tokens_after: None,
+            duration_ms: self.started.elapsed().as_millis() as i64,
+            upstream_ms,
+            streamed: self.streamed,
+            usage_source: outcome.source,
+        });
+    }
+}
+
+/// Counts the prompt text of a request body: every string under the members that
+/// carry text in the providers' formats. Used only when the provider reported no
+/// usage, so the estimate is marked `counted`.
+pub fn count_request_text(body: &[u8]) -> i64 {
+    fn walk(v: &serde_json::Value, under_text: bool, total: &mut usize) {
+        match v {
+            serde_json::Value::String(s) if under_text => *total += mintoken_compress::tokens::count(s),
+            serde_json::Value::Array(items) => items.iter().for_each(|i| walk(i, under_text, total)),
+            serde_json::Value::Object(map) => {
+                for (k, v) in map {
+                    let text = matches!(
+                        k.as_str(),
+                        "content"
+                            | "text"
+                            | "system"
+                            | "instructions"
+                            | "input"
+                            | "arguments"
+                            | "parts"
+                            | "systemInstruction"
+                    );
+                    walk(v, under_text || text, total);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut total = 0;
+    if let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) {
+        walk(&v, false, &mut total);
+    }
+    total as i64
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn counts_message_text_not_structure() {
+        let body = br#"{"model":"gpt-4o","messages":[{"role":"user","content":"hello world"}]}"#;
+        assert_eq!(super::count_request_text(body), 2);
+    }
+}

@@ -1,0 +1,341 @@
+//! OpenAI Chat Completions (`POST /v1/chat/completions`), also spoken by vLLM, Ollama
+//! and other OpenAI-compatible servers.
+
+use super::dialect::{Credential, Dialect, EventAction, ParsedRequest, StreamObserver, Tokens};
+use super::json::{self, RawObject};
+use axum::http::StatusCode;
+use serde_json::value::RawValue;
+use serde_json::{Value, json};
+
+pub struct OpenAiChat;
+
+/// Wire types: only the fields mintoken reads. Everything else stays raw.
+mod wire {
+    use serde::Deserialize;
+
+    #[derive(Deserialize)]
+    pub struct Role<'a> {
+        #[serde(borrow)]
+        pub role: Option<std::borrow::Cow<'a, str>>,
+    }
+
+    #[derive(Deserialize, Clone, Copy)]
+    pub struct Usage {
+        #[serde(default)]
+        pub prompt_tokens: i64,
+        #[serde(default)]
+        pub completion_tokens: i64,
+    }
+
+    #[derive(Deserialize)]
+    pub struct WithUsage {
+        pub usage: Option<Usage>,
+    }
+
+    /// A stream chunk, as far as usage capture needs it.
+    #[derive(Deserialize)]
+    pub struct Chunk {
+        pub usage: Option<Usage>,
+        #[serde(default)]
+        pub choices: Vec<ChunkChoice>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct ChunkChoice {
+        pub delta: Option<Delta>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct Delta {
+        pub content: Option<String>,
+        pub refusal: Option<String>,
+        #[serde(default)]
+        pub tool_calls: Vec<ToolCallDelta>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct ToolCallDelta {
+        pub function: Option<FunctionDelta>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct FunctionDelta {
+        pub name: Option<String>,
+        pub arguments: Option<String>,
+    }
+}
+
+impl From<wire::Usage> for Tokens {
+    fn from(u: wire::Usage) -> Self {
+        Tokens { input: u.prompt_tokens, output: u.completion_tokens }
+    }
+}
+
+impl Dialect for OpenAiChat {
+    fn provider(&self) -> &'static str {
+        "openai"
+    }
+
+    fn endpoint(&self) -> &'static str {
+        "chat.completions"
+    }
+
+    fn parse(&self, body: &[u8]) -> Result<ParsedRequest, String> {
+        let object = json::parse_object(body)?;
+        let model = match object.get("model") {
+            None => return Err("`model` is required (e.g. \"gpt-4o-mini\")".to_owned()),
+            Some(raw) => {
+                serde_json::from_str::<String>(raw.get()).map_err(|_| "`model` must be a string".to_owned())?
+            }
+        };
+        match object.get("messages").map(|raw| raw.get().trim_start().starts_with('[')) {
+            None => return Err("`messages` is required: an array of chat messages".to_owned()),
+            Some(false) => return Err("`messages` must be an array of chat messages".to_owned()),
+            Some(true) => {}
+        }
+        let stream = match object.get("stream") {
+            None => false,
+            Some(raw) => match raw.get() {
+                "null" => false,
+                v => v.parse::<bool>().map_err(|_| "`stream` must be true or false".to_owned())?,
+            },
+        };
+        Ok(ParsedRequest { body: object, model, stream })
+    }
+
+    /// Prepends to the first `system`/`developer` message, or inserts a system message
+    /// at index 0. Other messages keep their exact bytes.
+    fn inject_skill(&self, request: &mut ParsedRequest, skill: &str) -> Result<(), String> {
+        let Some(raw_messages) = request.body.get("messages") else { return Ok(()) };
+        let mut messages: Vec<Box<RawValue>> =
+            serde_json::from_str(raw_messages.get()).map_err(|_| "`messages` must be an array of chat messages")?;
+        let system_at = messages.iter().position(|m| {
+            serde_json::from_str::<wire::Role>(m.get())
+                .ok()
+                .and_then(|r| r.role)
+                .is_some_and(|role| role == "system" || role == "developer")
+        });
+        match system_at {
+            Some(i) => {
+                let mut message: RawObject = serde_json::from_str(messages[i].get())
+                    .map_err(|_| format!("`messages[{i}]` must be an object"))?;
+                let content = message.get("content").map(|c| serde_json::from_str::<Value>(c.get())).transpose();
+                let content = content.map_err(|_| format!("`messages[{i}].content` is not valid JSON"))?;
+                let new_content = match content {
+                    Some(Value::String(text)) => Value::String(mintoken_compress::skill::prepend(skill, &text)),
+                    Some(Value::Array(mut parts)) => {
+                        parts.insert(0, json!({ "type": "text", "text": skill }));
+                        Value::Array(parts)
+                    }
+                    None | Some(Value::Null) => Value::String(skill.to_owned()),
+                    Some(_) => return Err(format!("`messages[{i}].content` must be a string or an array of parts")),
+                };
+                message.insert("content".to_owned(), json::to_raw(&new_content));
+                messages[i] = json::to_raw(&message);
+            }
+            None => messages.insert(0, json::to_raw(&json!({ "role": "system", "content": skill }))),
+        }
+        request.body.insert("messages".to_owned(), json::to_raw(&messages));
+        Ok(())
+    }
+
+    /// Asks upstream for `stream_options.include_usage` when the client did not, and
+    /// returns an observer that then hides the extra usage from the client.
+    fn prepare_stream(&self, request: &mut ParsedRequest) -> Result<Box<dyn StreamObserver>, String> {
+        let mut options: serde_json::Map<String, Value> = match request.body.get("stream_options") {
+            None => serde_json::Map::new(),
+            Some(raw) => match serde_json::from_str::<Value>(raw.get()) {
+                Ok(Value::Object(map)) => map,
+                Ok(Value::Null) => serde_json::Map::new(),
+                _ => return Err("`stream_options` must be an object".to_owned()),
+            },
+        };
+        let client_asked = options.get("include_usage").and_then(Value::as_bool) == Some(true);
+        if !client_asked {
+            options.insert("include_usage".to_owned(), Value::Bool(true));
+            request.body.insert("stream_options".to_owned(), json::to_raw(&options));
+        }
+        Ok(Box::new(ChatStreamObserver { hide_usage: !client_asked, usage: None, text: String::new() }))
+    }
+
+    fn upstream_url(&self, base: &str, _request: &ParsedRequest, query: &str) -> String {
+        with_query(format!("{base}/v1/chat/completions"), query)
+    }
+
+    fn base_url<'a>(&self, config: &'a crate::config::Config) -> &'a str {
+        &config.openai_base_url
+    }
+
+    fn credential(&self) -> Credential {
+        Credential::Header { name: "authorization", prefix: "Bearer " }
+    }
+
+    fn usage_from_body(&self, body: &[u8]) -> Option<Tokens> {
+        serde_json::from_slice::<wire::WithUsage>(body).ok()?.usage.map(Tokens::from)
+    }
+
+    fn error_body(&self, status: StatusCode, message: &str) -> Value {
+        openai_error_body(status, message)
+    }
+}
+
+/// OpenAI's error envelope (shared with the Responses API).
+pub fn openai_error_body(status: StatusCode, message: &str) -> Value {
+    let (kind, code) = match status.as_u16() {
+        401 => ("invalid_request_error", Value::from("invalid_api_key")),
+        429 if message.contains("quota") => ("insufficient_quota", Value::from("insufficient_quota")),
+        429 => ("rate_limit_exceeded", Value::from("rate_limit_exceeded")),
+        400..=499 => ("invalid_request_error", Value::Null),
+        504 => ("timeout", Value::from("upstream_timeout")),
+        _ => ("api_error", Value::Null),
+    };
+    json!({
+        "error": { "message": message, "type": kind, "param": null, "code": code },
+        "detail": message,
+    })
+}
+
+pub fn with_query(mut url: String, query: &str) -> String {
+    if !query.is_empty() {
+        url.push('?');
+        url.push_str(query);
+    }
+    url
+}
+
+struct ChatStreamObserver {
+    /// mintoken added `include_usage`: withhold the usage-only chunk and the
+    /// `"usage": null` member OpenAI then adds to every other chunk.
+    hide_usage: bool,
+    usage: Option<Tokens>,
+    text: String,
+}
+
+impl StreamObserver for ChatStreamObserver {
+    fn on_event(&mut self, event: &[u8]) -> EventAction {
+        let Some(data) = super::sse::single_data(event) else { return EventAction::Pass };
+        if !data.starts_with(b"{") {
+            return EventAction::Pass; // `[DONE]` and anything unexpected
+        }
+        let Ok(chunk) = serde_json::from_slice::<wire::Chunk>(data) else { return EventAction::Pass };
+        for delta in chunk.choices.iter().filter_map(|c| c.delta.as_ref()) {
+            for piece in [&delta.content, &delta.refusal].into_iter().flatten() {
+                self.text.push_str(piece);
+            }
+            for call in delta.tool_calls.iter().filter_map(|t| t.function.as_ref()) {
+                for piece in [&call.name, &call.arguments].into_iter().flatten() {
+                    self.text.push_str(piece);
+                }
+            }
+        }
+        if let Some(usage) = chunk.usage {
+            self.usage = Some(usage.into());
+        }
+        if !self.hide_usage {
+            return EventAction::Pass;
+        }
+        if chunk.usage.is_some() && chunk.choices.is_empty() {
+            return EventAction::Drop;
+        }
+        match serde_json::from_slice::<RawObject>(data) {
+            Ok(mut object) if object.get("usage").is_some_and(|u| u.get() == "null") => {
+                object.shift_remove("usage");
+                let mut out = b"data: ".to_vec();
+                out.extend_from_slice(&json::to_bytes(&object));
+                out.extend_from_slice(b"\n\n");
+                EventAction::Replace(out)
+            }
+            _ => EventAction::Pass,
+        }
+    }
+
+    fn reported(&self) -> Option<Tokens> {
+        self.usage
+    }
+
+    fn streamed_text(&self) -> &str {
+        &self.text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parsed(body: &str) -> ParsedRequest {
+        OpenAiChat.parse(body.as_bytes()).unwrap()
+    }
+
+    fn body_of(r: &ParsedRequest) -> String {
+        String::from_utf8(json::to_bytes(&r.body)).unwrap()
+    }
+
+    #[test]
+    fn prepends_to_the_first_system_message_and_keeps_the_rest() {
+        let mut r = parsed(
+            r#"{"model":"m","messages":[{"role":"user","content":"hi"},{"role":"system","content":"Be kind."}],"temperature":0.70}"#,
+        );
+        OpenAiChat.inject_skill(&mut r, "SKILL").unwrap();
+        assert_eq!(
+            body_of(&r),
+            r#"{"model":"m","messages":[{"role":"user","content":"hi"},{"role":"system","content":"SKILL\n\nBe kind."}],"temperature":0.70}"#
+        );
+    }
+
+    #[test]
+    fn inserts_a_system_message_when_there_is_none() {
+        let mut r = parsed(r#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#);
+        OpenAiChat.inject_skill(&mut r, "SKILL").unwrap();
+        assert_eq!(
+            body_of(&r),
+            r#"{"model":"m","messages":[{"role":"system","content":"SKILL"},{"role":"user","content":"hi"}]}"#
+        );
+    }
+
+    #[test]
+    fn adds_a_leading_text_part_to_a_developer_message_with_parts() {
+        let mut r =
+            parsed(r#"{"model":"m","messages":[{"role":"developer","content":[{"type":"text","text":"Rules"}]}]}"#);
+        OpenAiChat.inject_skill(&mut r, "SKILL").unwrap();
+        assert!(body_of(&r).contains(r#"[{"type":"text","text":"SKILL"},{"type":"text","text":"Rules"}]"#));
+    }
+
+    #[test]
+    fn rejects_bodies_missing_what_openai_requires() {
+        assert!(OpenAiChat.parse(br#"{"messages":[]}"#).unwrap_err().contains("`model` is required"));
+        assert!(OpenAiChat.parse(br#"{"model":"m"}"#).unwrap_err().contains("`messages` is required"));
+        assert!(OpenAiChat.parse(br#"{"model":1,"messages":[]}"#).unwrap_err().contains("must be a string"));
+        assert!(OpenAiChat.parse(br#"{"model":"m","messages":{}}"#).unwrap_err().contains("must be an array"));
+        assert!(OpenAiChat.parse(br#"{"model":"m","messages":[],"stream":"yes"}"#).is_err());
+    }
+
+    #[test]
+    fn requests_usage_and_hides_it_when_the_client_did_not_ask() {
+        let mut r = parsed(r#"{"model":"m","messages":[],"stream":true}"#);
+        let mut obs = OpenAiChat.prepare_stream(&mut r).unwrap();
+        assert!(body_of(&r).ends_with(r#""stream_options":{"include_usage":true}}"#));
+        let chunk =
+            b"data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}],\"usage\":null}\n\n";
+        match obs.on_event(chunk) {
+            EventAction::Replace(b) => {
+                assert_eq!(b, b"data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}]}\n\n")
+            }
+            _ => panic!("usage:null must be removed"),
+        }
+        let usage = b"data: {\"id\":\"c\",\"choices\":[],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":7}}\n\n";
+        assert!(matches!(obs.on_event(usage), EventAction::Drop));
+        assert!(matches!(obs.on_event(b"data: [DONE]\n\n"), EventAction::Pass));
+        assert_eq!(obs.reported(), Some(Tokens { input: 5, output: 7 }));
+        assert_eq!(obs.streamed_text(), "Hi");
+    }
+
+    #[test]
+    fn relays_usage_untouched_when_the_client_asked_for_it() {
+        let mut r = parsed(r#"{"model":"m","messages":[],"stream":true,"stream_options":{"include_usage":true}}"#);
+        let mut obs = OpenAiChat.prepare_stream(&mut r).unwrap();
+        assert!(body_of(&r).ends_with(r#""stream_options":{"include_usage":true}}"#));
+        let usage = b"data: {\"choices\":[],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":7}}\n\n";
+        assert!(matches!(obs.on_event(usage), EventAction::Pass));
+        assert_eq!(obs.reported(), Some(Tokens { input: 5, output: 7 }));
+    }
+}

@@ -1,0 +1,172 @@
+//! The `serve` process: shared state, the router (one place that lists every route and
+//! which authentication guards it), and start-up / graceful shutdown.
+
+use crate::api::{self, ApiError};
+use crate::auth::jwt::JwtKeys;
+use crate::auth::key_cache::KeyCache;
+use crate::auth::login_limiter::LoginLimiter;
+use crate::config::Config;
+use crate::metering::{QuotaCounters, UsageSink, UsageWriter};
+use crate::proxy::{self, openai_chat::OpenAiChat};
+use crate::store::Store;
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Json, Response};
+use axum::routing::{get, post};
+use serde_json::json;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+pub struct AppState {
+    pub config: Config,
+    pub store: Store,
+    pub keys: Arc<KeyCache>,
+    pub jwt: JwtKeys,
+    pub usage: UsageSink,
+    pub upstream: reqwest::Client,
+    pub login_limiter: LoginLimiter,
+}
+
+pub type SharedState = Arc<AppState>;
+
+static OPENAI_CHAT: OpenAiChat = OpenAiChat;
+
+pub fn router(state: SharedState) -> Router {
+    let proxy_routes = Router::new().route(
+        "/v1/chat/completions",
+        post(|State(s): State<SharedState>, req: Request| proxy::handle(&OPENAI_CHAT, s, req)),
+    );
+    Router::new()
+        .route("/healthz", get(|| async { Json(json!({ "status": "ok" })) }))
+        .route("/readyz", get(readyz))
+        .merge(api::public_routes())
+        .merge(api::protected_routes(state.clone()))
+        .merge(proxy_routes)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        // Bodies are capped per route (plan limits on the proxy, 64 KiB on management).
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .with_state(state)
+}
+
+async fn readyz(State(state): State<SharedState>) -> Response {
+    match state.store.ping().await {
+        Ok(()) => Json(json!({ "status": "ready" })).into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({ "status": "unavailable", "detail": "database unreachable" })),
+            )
+                .into_response()
+        }
+    }
+}
+
+async fn not_found(method: Method, uri: Uri) -> ApiError {
+    ApiError::not_found(format!("no route for {method} {}; see the README for the API", uri.path()))
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, format!("{method} is not allowed on {}", uri.path()))
+}
+
+/// A running server, for `serve` and for tests.
+pub struct Server {
+    pub addr: SocketAddr,
+    pub state: SharedState,
+    shutdown: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+    writer: UsageWriter,
+    sync: tokio::task::JoinHandle<()>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: SocketAddr, source: std::io::Error },
+    #[error("JWT secret: {0}")]
+    Secret(std::io::Error),
+}
+
+impl Server {
+    /// Opens the store, binds the listener and starts serving in the background.
+    pub async fn start(config: Config) -> Result<Server, StartError> {
+        let store = Store::open(&config).await?;
+        let secret = match &config.jwt_secret {
+            Some(s) => s.expose().as_bytes().to_vec(),
+            None => load_or_create_secret(&config.data_dir.join("jwt_secret")).map_err(StartError::Secret)?,
+        };
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| StartError::Listen { addr: config.listen, source })?;
+        let addr = listener.local_addr().map_err(|source| StartError::Listen { addr: config.listen, source })?;
+        // Load the tokenizer now so the first request does not pay for it.
+        tokio::task::spawn_blocking(mintoken_compress::tokens::warm_up).await.ok();
+
+        let quota = Arc::new(QuotaCounters::new(store.clone()));
+        let (usage, writer) = UsageWriter::start(store.clone(), quota);
+        let keys = KeyCache::new(store.clone());
+        let sync = keys.spawn_sync();
+        let state = Arc::new(AppState {
+            upstream: proxy::upstream::client(&config),
+            jwt: JwtKeys::new(&secret),
+            config,
+            store,
+            keys,
+            usage,
+            login_limiter: LoginLimiter::default(),
+        });
+        let (shutdown, mut stop) = tokio::sync::watch::channel(false);
+        let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        let task = tokio::spawn(async move {
+            let serving = axum::serve(listener, app).with_graceful_shutdown(async move {
+                let _ = stop.wait_for(|s| *s).await;
+            });
+            if let Err(e) = serving.await {
+                tracing::error!(error = %e, "server stopped with an error");
+            }
+        });
+        Ok(Server { addr, state, shutdown, task, writer, sync })
+    }
+
+    /// Stops accepting connections, lets in-flight requests and streams finish for up
+    /// to the configured grace period, then flushes usage and closes the store.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        let grace = self.state.config.shutdown_grace;
+        let mut task = self.task;
+        if tokio::time::timeout(grace, &mut task).await.is_err() {
+            tracing::warn!(
+                grace_secs = grace.as_secs(),
+                "in-flight requests outlived the shutdown grace period; closing them"
+            );
+            task.abort();
+        }
+        self.sync.abort();
+        self.writer.finish(self.state.usage.clone()).await;
+        self.state.store.close().await;
+    }
+}
+
+/// The HS256 secret kept in the data directory, created on first start with 0600.
+fn load_or_create_secret(path: &Path) -> std::io::Result<Vec<u8>> {
+    match std::fs::read_to_string(path) {
+        Ok(s) if s.trim().len() >= 32 => return Ok(s.trim().as_bytes().to_vec()),
+        Ok(_) => return Err(std::io::Error::other(format!("{} is shorter than 32 characters", path.display()))),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        Err(_) => {}
+    }
+    let secret = crate::auth::random::alphanumeric(64);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    use std::io::Write;
+    options.open(path)?.write_all(secret.as_bytes())?;
+    Ok(secret.into_bytes())
+}

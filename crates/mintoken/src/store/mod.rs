@@ -1,0 +1,133 @@
+//! The store: the only module that speaks SQL. One set of queries runs on SQLite (the
+//! embedded default) and PostgreSQL through sqlx's `Any` driver, so both backends have
+//! the same behaviour. Queries use `$n` placeholders in increasing order, which both
+//! drivers accept; timestamps are UTC Unix milliseconds; booleans are 0/1 integers.
+//!
+//! Nothing on the proxy's hot path calls into here synchronously: key lookups are
+//! cached (`auth::key_cache`), usage is written in batches (`metering::usage`).
+
+mod keys;
+mod usage;
+mod users;
+
+pub use keys::{KeyRecord, KeySettings, NewKey};
+pub use usage::UsageSummaryRow;
+pub use users::{RefreshOutcome, User};
+
+use crate::config::Config;
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{AnyPool, Executor};
+use std::path::Path;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("a record with the same unique value already exists")]
+    Conflict,
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("cannot prepare the data directory {path}: {source}")]
+    DataDir { path: String, source: std::io::Error },
+}
+
+/// Maps a unique-constraint violation to [`StoreError::Conflict`] so callers can answer
+/// 409 without knowing the backend's error codes.
+fn conflict_aware(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
+        _ => StoreError::Database(e),
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Store {
+    /// Opens (creating when needed) the configured database and applies migrations.
+    pub async fn open(config: &Config) -> Result<Store, StoreError> {
+        install_default_drivers();
+        let url = match &config.database_url {
+            Some(url) => url.clone(),
+            None => {
+                create_private_dir(&config.data_dir)?;
+                format!("sqlite://{}?mode=rwc", config.data_dir.join("mintoken.db").display())
+            }
+        };
+        let backend = if url.starts_with("postgres") { Backend::Postgres } else { Backend::Sqlite };
+        let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10));
+        let pool = match backend {
+            // SQLite allows one writer; WAL lets readers proceed alongside it and the busy
+            // timeout turns brief lock contention into a wait instead of an error.
+            Backend::Sqlite => options
+                .max_connections(4)
+                .after_connect(|conn, _| {
+                    Box::pin(async move {
+                        conn.execute(
+                            "PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+                        )
+                        .await?;
+                        Ok(())
+                    })
+                })
+                .connect(&url)
+                .await
+                .map_err(StoreError::Database)?,
+            Backend::Postgres => options.max_connections(10).connect(&url).await?,
+        };
+        if backend == Backend::Sqlite {
+            pool.execute("PRAGMA journal_mode = WAL;").await?;
+        }
+        let store = Store { pool, backend };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        match self.backend {
+            Backend::Sqlite => sqlx::migrate!("migrations/sqlite").run(&self.pool).await?,
+            Backend::Postgres => sqlx::migrate!("migrations/postgres").run(&self.pool).await?,
+        }
+        Ok(())
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// A cheap round trip, for `/readyz`.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// The data directory holds the database and the JWT secret: owner-only.
+fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
+    let err = |source| StoreError::DataDir { path: dir.display().to_string(), source };
+    std::fs::create_dir_all(dir).map_err(err)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(err)?;
+    }
+    Ok(())
+}
+
+fn flag(b: bool) -> i64 {
+    i64::from(b)
+}

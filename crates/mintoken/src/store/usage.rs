@@ -1,0 +1,124 @@
+//! Usage records: batched inserts, and the reads tests and analytics need.
+
+use super::{Store, StoreError, flag};
+use crate::metering::UsageRecord;
+use sqlx::Row;
+
+impl Store {
+    /// Writes a batch in one transaction, and moves each key's `last_used_at` forward.
+    pub async fn insert_usage(&self, batch: &[UsageRecord]) -> Result<(), StoreError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        for r in batch {
+            sqlx::query(
+                "INSERT INTO usage_events (request_id, created_at, user_id, key_id, provider, model, endpoint, \
+                 intensity, intensity_reason, status, input_tokens, output_tokens, skill_tokens, \
+                 context_tokens_before, context_tokens_after, duration_ms, upstream_ms, streamed, usage_source) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+            )
+            .bind(&r.request_id)
+            .bind(r.created_at)
+            .bind(&r.user_id)
+            .bind(&r.key_id)
+            .bind(r.provider)
+            .bind(&r.model)
+            .bind(r.endpoint)
+            .bind(r.intensity.as_str())
+            .bind(r.intensity_reason.as_str())
+            .bind(i64::from(r.status))
+            .bind(r.input_tokens)
+            .bind(r.output_tokens)
+            .bind(r.skill_tokens)
+            .bind(r.context_tokens_before)
+            .bind(r.context_tokens_after)
+            .bind(r.duration_ms)
+            .bind(r.upstream_ms)
+            .bind(flag(r.streamed))
+            .bind(r.usage_source.as_str())
+            .execute(&mut *tx)
+            .await?;
+        }
+        let mut last_use: Vec<(&str, i64)> = Vec::new();
+        for r in batch {
+            match last_use.iter_mut().find(|(k, _)| *k == r.key_id) {
+                Some((_, t)) => *t = (*t).max(r.created_at),
+                None => last_use.push((&r.key_id, r.created_at)),
+            }
+        }
+        for (key_id, at) in last_use {
+            sqlx::query(
+                "UPDATE api_keys SET last_used_at = $1 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $3)",
+            )
+            .bind(at)
+            .bind(key_id)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Output tokens of a user's requests since `since_ms` (the quota counter's start).
+    pub async fn output_tokens_since(&self, user_id: &str, since_ms: i64) -> Result<i64, StoreError> {
+        let row = sqlx::query(
+            "SELECT CAST(COALESCE(SUM(output_tokens), 0) AS BIGINT) AS n FROM usage_events WHERE user_id = $1 AND created_at >= $2",
+        )
+        .bind(user_id)
+        .bind(since_ms)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get("n")?)
+    }
+
+    /// A user's usage rows, newest first (for tests and the CLI).
+    pub async fn usage_of_user(&self, user_id: &str, limit: i64) -> Result<Vec<UsageSummaryRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT request_id, key_id, provider, model, endpoint, intensity, intensity_reason, status, \
+             input_tokens, output_tokens, skill_tokens, streamed, usage_source \
+             FROM usage_events WHERE user_id = $1 ORDER BY id DESC LIMIT $2",
+        )
+        .bind(user_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let row = |r: &sqlx::any::AnyRow| -> Result<UsageSummaryRow, sqlx::Error> {
+            Ok(UsageSummaryRow {
+                request_id: r.try_get("request_id")?,
+                key_id: r.try_get("key_id")?,
+                provider: r.try_get("provider")?,
+                model: r.try_get("model")?,
+                endpoint: r.try_get("endpoint")?,
+                intensity: r.try_get("intensity")?,
+                intensity_reason: r.try_get("intensity_reason")?,
+                status: r.try_get("status")?,
+                input_tokens: r.try_get("input_tokens")?,
+                output_tokens: r.try_get("output_tokens")?,
+                skill_tokens: r.try_get("skill_tokens")?,
+                streamed: r.try_get::<i64, _>("streamed")? != 0,
+                usage_source: r.try_get("usage_source")?,
+            })
+        };
+        Ok(rows.iter().map(row).collect::<Result<_, _>>()?)
+    }
+}
+
+/// A usage row as read back.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct UsageSummaryRow {
+    pub request_id: String,
+    pub key_id: String,
+    pub provider: String,
+    pub model: String,
+    pub endpoint: String,
+    pub intensity: String,
+    pub intensity_reason: String,
+    pub status: i64,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub skill_tokens: i64,
+    pub streamed: bool,
+    pub usage_source: String,
+}

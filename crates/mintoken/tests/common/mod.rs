@@ -1,0 +1,118 @@
+//! Test harness: a real `mintoken` server (in-process, on a real TCP socket, with its
+//! own temporary data directory) in front of a real `mintoken-mock` upstream.
+#![allow(dead_code)]
+
+use mintoken::cli::{ServeArgs, StoreArgs};
+use mintoken::config::Config;
+use mintoken::server::Server;
+use mintoken_mock::MockServer;
+use serde_json::{Value, json};
+
+pub const PROVIDER_KEY: &str = "sk-test-canary-provider-key-4c1d";
+
+pub struct TestApp {
+    pub server: Server,
+    pub mock: MockServer,
+    pub http: reqwest::Client,
+    pub base: String,
+    pub dir: tempfile::TempDir,
+}
+
+impl TestApp {
+    pub async fn start() -> TestApp {
+        Self::start_with("").await
+    }
+
+    /// Starts with extra TOML configuration (e.g. plan overrides).
+    pub async fn start_with(toml: &str) -> TestApp {
+        Self::start_full(toml, None).await
+    }
+
+    /// Starts with extra TOML and, optionally, another OpenAI upstream than the mock.
+    pub async fn start_full(toml: &str, openai_base_url: Option<String>) -> TestApp {
+        let mock = MockServer::start().await;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config_path = dir.path().join("mintoken.toml");
+        std::fs::write(&config_path, toml).expect("write config");
+        let args = ServeArgs {
+            store: StoreArgs {
+                config: Some(config_path),
+                data_dir: Some(dir.path().join("data")),
+                database_url: std::env::var("MINTOKEN_TEST_DATABASE_URL").ok(),
+            },
+            listen: Some("127.0.0.1:0".parse().unwrap()),
+            openai_base_url: Some(openai_base_url.unwrap_or_else(|| mock.base_url())),
+            anthropic_base_url: Some(mock.base_url()),
+            google_base_url: Some(mock.base_url()),
+            upstream_timeout_secs: Some(5),
+            ..Default::default()
+        };
+        let config = Config::load(&args).expect("config");
+        let server = Server::start(config).await.expect("server starts");
+        let base = format!("http://{}", server.addr);
+        TestApp { server, mock, http: reqwest::Client::new(), base, dir }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn post_json(&self, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
+        let mut req = self.http.post(self.url(path)).header("content-type", "application/json").body(body.to_string());
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn send(&self, req: reqwest::RequestBuilder) -> (u16, Value) {
+        let resp = req.send().await.expect("request");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Signs up and returns the session.
+    pub async fn signup(&self, email: &str) -> Value {
+        let (status, session) = self
+            .post_json("/v1/auth/signup", None, json!({ "email": email, "password": "correct horse battery" }))
+            .await;
+        assert_eq!(status, 200, "signup: {session}");
+        session
+    }
+
+    /// Signs up and creates a key; returns (access token, key object with raw_key).
+    pub async fn user_with_key(&self, email: &str) -> (String, Value) {
+        let session = self.signup(email).await;
+        let token = session["access_token"].as_str().unwrap().to_owned();
+        let (status, key) = self.post_json("/v1/auth/keys", Some(&token), json!({ "name": "test" })).await;
+        assert_eq!(status, 201, "create key: {key}");
+        (token, key)
+    }
+
+    /// A chat completion request through mintoken with both keys.
+    pub fn chat(&self, mintoken_key: &str, body: &Value) -> reqwest::RequestBuilder {
+        self.http
+            .post(self.url("/v1/chat/completions"))
+            .bearer_auth(mintoken_key)
+            .header("x-provider-key", PROVIDER_KEY)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+    }
+
+    pub async fn user_id(&self, email: &str) -> String {
+        self.server.state.store.user_by_email(email).await.unwrap().expect("user exists").id
+    }
+
+    /// Usage rows of a user, newest first, after flushing the writer.
+    pub async fn usage(&self, email: &str) -> Vec<mintoken::store::UsageSummaryRow> {
+        self.server.state.usage.flush().await;
+        let id = self.user_id(email).await;
+        self.server.state.store.usage_of_user(&id, 1000).await.unwrap()
+    }
+}
+
+pub fn chat_body() -> Value {
+    json!({ "model": "gpt-4o-mini", "messages": [{ "role": "user", "content": "Say hello." }] })
+}

@@ -38,7 +38,7 @@ async fn serve(args: mintoken::cli::ServeArgs) -> Result<(), String> {
     let config = mintoken::config::Config::load(&args).map_err(|e| e.to_string())?;
     mintoken::logging::init(config.log_format);
     let server = mintoken::server::Server::start(config).await.map_err(|e| e.to_string())?;
-    tracing::info!(addr = %server.addr, "mintoken listening on http://{}", server.addr);
+    tracing::info!(addr = %server.addr, "listening");
     eprintln!("mintoken listening on http://{}", server.addr);
     shutdown_signal().await;
     tracing::info!("shutting down: draining in-flight requests and flushing usage");

@@ -48,10 +48,10 @@ impl QuotaCounters {
     /// (others are read from the store when they next make a request).
     pub fn add(&self, user_id: &str, output_tokens: i64, at_ms: i64) {
         let month = month_start_ms(at_ms);
-        if let Some(count) = self.lock().get_mut(user_id) {
-            if count.month_start_ms == month {
-                count.output_tokens += output_tokens;
-            }
+        if let Some(count) = self.lock().get_mut(user_id)
+            && count.month_start_ms == month
+        {
+            count.output_tokens += output_tokens;
         }
     }
 

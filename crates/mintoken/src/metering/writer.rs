@@ -95,10 +95,8 @@ async fn run(store: Store, mut rx: mpsc::Receiver<Message>) {
             if batch.len() >= MAX_BATCH {
                 break;
             }
-            next = match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(m) => m,
-                Err(_) => None,
-            };
+            // A timeout ends the batch just like a closed channel does.
+            next = tokio::time::timeout_at(deadline, rx.recv()).await.ok().flatten();
         }
         write_with_retry(&store, &mut batch).await;
         for w in waiters {

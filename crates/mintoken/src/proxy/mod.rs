@@ -33,12 +33,12 @@ const MAX_UPSTREAM_BODY: usize = 64 * 1024 * 1024;
 pub struct ProxyError {
     status: StatusCode,
     message: String,
-    headers: HeaderMap,
+    headers: Vec<(&'static str, HeaderValue)>,
 }
 
 impl ProxyError {
     fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        ProxyError { status, message: message.into(), headers: HeaderMap::new() }
+        ProxyError { status, message: message.into(), headers: Vec::new() }
     }
 }
 
@@ -50,7 +50,9 @@ pub async fn handle(dialect: &'static dyn Dialect, state: SharedState, request: 
         Ok(response) => response,
         Err(e) => {
             let mut response = (e.status, axum::Json(dialect.error_body(e.status, &e.message))).into_response();
-            response.headers_mut().extend(e.headers);
+            for (name, value) in e.headers {
+                response.headers_mut().insert(name, value);
+            }
             response
         }
     };
@@ -228,8 +230,8 @@ impl Quota {
         })?;
         if used >= limit {
             let mut e = ProxyError::new(StatusCode::TOO_MANY_REQUESTS, "token quota exceeded");
-            e.headers.insert("x-mintoken-tokens-used", HeaderValue::from(used));
-            e.headers.insert("x-mintoken-tokens-limit", HeaderValue::from(limit));
+            e.headers.push(("x-mintoken-tokens-used", HeaderValue::from(used)));
+            e.headers.push(("x-mintoken-tokens-limit", HeaderValue::from(limit)));
             return Err(e);
         }
         Ok(Quota { used, limit })

@@ -42,8 +42,13 @@ fn start_serve(data: &Path, upstream: &str, log: PathBuf) -> Serve {
 }
 
 fn cli(data: &Path, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(BIN).args(args).arg("--data-dir").arg(data).env_remove("MINTOKEN_DATABASE_URL").output().unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    let out =
+        Command::new(BIN).args(args).arg("--data-dir").arg(data).env_remove("MINTOKEN_DATABASE_URL").output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// Collects every response body the test sees, to search them for secrets at the end.
@@ -78,13 +83,15 @@ async fn serve_cli_shutdown_and_no_secret_left_behind() {
 
     // Sign up, create a key, proxy through it.
     let password = "a long enough password";
-    let (status, session) =
-        seen.send(http.post(url("/v1/auth/signup")).json(&json!({"email": "ops@example.com", "password": password}))).await;
+    let (status, session) = seen
+        .send(http.post(url("/v1/auth/signup")).json(&json!({"email": "ops@example.com", "password": password})))
+        .await;
     assert_eq!(status, 200, "{session}");
     let session: Value = serde_json::from_str(&session).unwrap();
     let token = session["access_token"].as_str().unwrap().to_owned();
     let refresh = session["refresh_token"].as_str().unwrap().to_owned();
-    let (status, key) = seen.send(http.post(url("/v1/auth/keys")).bearer_auth(&token).json(&json!({"name": "web"}))).await;
+    let (status, key) =
+        seen.send(http.post(url("/v1/auth/keys")).bearer_auth(&token).json(&json!({"name": "web"}))).await;
     assert_eq!(status, 201);
     let key: Value = serde_json::from_str(&key).unwrap();
     let raw_web = key["raw_key"].as_str().unwrap().to_owned();
@@ -97,19 +104,26 @@ async fn serve_cli_shutdown_and_no_secret_left_behind() {
     assert_eq!(seen.send(chat(&raw_web, false)).await.0, 200);
     assert_eq!(seen.send(chat(&raw_web, true)).await.0, 200);
     // Error paths must not echo the provider key either.
-    let bad = http.post(url("/v1/chat/completions")).bearer_auth(&raw_web).header("x-provider-key", CANARY).body("{nope");
+    let bad =
+        http.post(url("/v1/chat/completions")).bearer_auth(&raw_web).header("x-provider-key", CANARY).body("{nope");
     assert_eq!(seen.send(bad).await.0, 400);
     mock.set_behavior(Behavior {
-        fault: Some(mintoken_mock::Fault::Status { status: 401, body: r#"{"error":{"message":"Incorrect API key provided"}}"#.into(), retry_after: None }),
+        fault: Some(mintoken_mock::Fault::Status {
+            status: 401,
+            body: r#"{"error":{"message":"Incorrect API key provided"}}"#.into(),
+            retry_after: None,
+        }),
         ..Default::default()
     });
     assert_eq!(seen.send(chat(&raw_web, false)).await.0, 401);
     mock.set_behavior(Behavior::default());
 
     // The admin CLI works on the same data directory while the server runs.
-    let (ok, out, err) = cli(&data, &["users", "create", "--email", "admin@example.com", "--password", "another long password"]);
+    let (ok, out, err) =
+        cli(&data, &["users", "create", "--email", "admin@example.com", "--password", "another long password"]);
     assert!(ok, "{out}{err}");
-    let (ok, out, err) = cli(&data, &["keys", "create", "--user", "admin@example.com", "--name", "cli", "--intensity", "lite"]);
+    let (ok, out, err) =
+        cli(&data, &["keys", "create", "--user", "admin@example.com", "--name", "cli", "--intensity", "lite"]);
     assert!(ok, "{out}{err}");
     let raw_cli = out.lines().find(|l| l.starts_with("mt_live_")).expect("raw key printed").to_owned();
     let (status, _) = seen.send(chat(&raw_cli, false)).await;

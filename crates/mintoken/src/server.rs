@@ -7,16 +7,18 @@ use crate::auth::key_cache::KeyCache;
 use crate::auth::login_limiter::LoginLimiter;
 use crate::config::Config;
 use crate::metering::{QuotaCounters, UsageSink, UsageWriter};
-use crate::proxy::{self, openai_chat::OpenAiChat};
+use crate::proxy::{
+    self, anthropic::AnthropicMessages, dialect::RouteInfo, google, openai_chat::OpenAiChat,
+    openai_responses::OpenAiResponses,
+};
 use crate::store::Store;
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
 use serde_json::json;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 
 pub struct AppState {
@@ -32,18 +34,67 @@ pub struct AppState {
 pub type SharedState = Arc<AppState>;
 
 static OPENAI_CHAT: OpenAiChat = OpenAiChat;
+static OPENAI_RESPONSES: OpenAiResponses = OpenAiResponses;
+static ANTHROPIC: AnthropicMessages = AnthropicMessages;
+static GEMINI: google::Gemini = google::Gemini;
+
+/// The proxy routes: one line per API, each naming its dialect.
+fn proxy_routes() -> Router<SharedState> {
+    let generation = |dialect: &'static dyn proxy::dialect::Dialect| {
+        post(move |State(s): State<SharedState>, req: Request| proxy::handle(dialect, s, req, RouteInfo::default()))
+    };
+    let gemini_body_model = |stream: bool| {
+        post(move |State(s): State<SharedState>, req: Request| {
+            proxy::handle(&GEMINI, s, req, RouteInfo { stream, ..Default::default() })
+        })
+    };
+    Router::new()
+        .route("/v1/chat/completions", generation(&OPENAI_CHAT))
+        .route("/v1/responses", generation(&OPENAI_RESPONSES))
+        .route("/v1/messages", generation(&ANTHROPIC))
+        .route(
+            "/v1/messages/count_tokens",
+            post(|State(s): State<SharedState>, req: Request| {
+                proxy::passthrough(&ANTHROPIC, s, req, "/v1/messages/count_tokens".to_owned())
+            }),
+        )
+        .route("/v1/generateContent", gemini_body_model(false))
+        .route("/v1/streamGenerateContent", gemini_body_model(true))
+        .route("/v1/models/{model_action}", post(|s, p, r| gemini_native("v1", s, p, r)))
+        .route("/v1beta/models/{model_action}", post(|s, p, r| gemini_native("v1beta", s, p, r)))
+}
+
+/// `/{version}/models/{model}:{action}`: axum cannot split on the colon, so the whole
+/// segment is captured and split here.
+async fn gemini_native(
+    version: &'static str,
+    State(state): State<SharedState>,
+    Path(model_action): Path<String>,
+    request: Request,
+) -> Response {
+    let Some((model, action)) = google::split_model_action(&model_action) else {
+        return ApiError::not_found(format!(
+            "no route for POST /{version}/models/{model_action}; use models/{{model}}:generateContent, :streamGenerateContent or :countTokens"
+        ))
+        .into_response();
+    };
+    let route = |stream| RouteInfo { model: Some(model.to_owned()), stream, version: Some(version) };
+    match action {
+        google::Action::Generate => proxy::handle(&GEMINI, state, request, route(false)).await,
+        google::Action::StreamGenerate => proxy::handle(&GEMINI, state, request, route(true)).await,
+        google::Action::CountTokens => {
+            proxy::passthrough(&GEMINI, state, request, format!("/{version}/models/{model}:countTokens")).await
+        }
+    }
+}
 
 pub fn router(state: SharedState) -> Router {
-    let proxy_routes = Router::new().route(
-        "/v1/chat/completions",
-        post(|State(s): State<SharedState>, req: Request| proxy::handle(&OPENAI_CHAT, s, req)),
-    );
     Router::new()
         .route("/healthz", get(|| async { Json(json!({ "status": "ok" })) }))
         .route("/readyz", get(readyz))
         .merge(api::public_routes())
         .merge(api::protected_routes(state.clone()))
-        .merge(proxy_routes)
+        .merge(proxy_routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         // Bodies are capped per route (plan limits on the proxy, 64 KiB on management).
@@ -154,7 +205,7 @@ impl Server {
 }
 
 /// The HS256 secret kept in the data directory, created on first start with 0600.
-fn load_or_create_secret(path: &Path) -> std::io::Result<Vec<u8>> {
+fn load_or_create_secret(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
     match std::fs::read_to_string(path) {
         Ok(s) if s.trim().len() >= 32 => return Ok(s.trim().as_bytes().to_vec()),
         Ok(_) => return Err(std::io::Error::other(format!("{} is shorter than 32 characters", path.display()))),

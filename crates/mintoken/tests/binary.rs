@@ -29,14 +29,19 @@ fn start_serve(data: &Path, upstream: &str, log: PathBuf) -> Serve {
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .expect("spawn mintoken serve");
+    let mut child = child;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let text = std::fs::read_to_string(&log).unwrap_or_default();
         if let Some(rest) = text.split("mintoken listening on ").nth(1) {
-            let base = rest.lines().next().unwrap().trim().to_owned();
+            let base = rest.lines().next().unwrap_or_default().trim().to_owned();
             return Serve { child, log, base };
         }
-        assert!(Instant::now() < deadline, "server did not start:\n{text}");
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("server did not start:\n{text}");
+        }
         std::thread::sleep(Duration::from_millis(50));
     }
 }

@@ -13,12 +13,25 @@ pub struct Tokens {
     pub output: i64,
 }
 
+/// What the route itself says about a request, beyond its body.
+#[derive(Clone, Debug, Default)]
+pub struct RouteInfo {
+    /// Model named in the path (Google's native `models/{model}:action` routes).
+    pub model: Option<String>,
+    /// The path asks for a stream (Google's `:streamGenerateContent`).
+    pub stream: bool,
+    /// API version of the path (`v1`, `v1beta`), where the provider has several.
+    pub version: Option<&'static str>,
+}
+
 /// A request body the dialect has checked, with what the pipeline needs from it.
 #[derive(Debug)]
 pub struct ParsedRequest {
     pub body: RawObject,
     pub model: String,
     pub stream: bool,
+    /// Upstream path (`/v1/chat/completions`, `/v1beta/models/…:generateContent`).
+    pub path: String,
 }
 
 /// How the provider key is written upstream.
@@ -57,12 +70,12 @@ pub trait Dialect: Send + Sync + 'static {
     fn endpoint(&self) -> &'static str;
 
     /// The mintoken key as the client sent it. Default: `Authorization: Bearer`.
-    fn client_key<'a>(&self, headers: &'a HeaderMap, _query: &[(String, String)]) -> Option<&'a str> {
+    fn client_key<'a>(&self, headers: &'a HeaderMap, _query: &'a [(String, String)]) -> Option<&'a str> {
         crate::api::bearer(headers)
     }
 
     /// Checks and parses the body; `Err` is a message for a 400.
-    fn parse(&self, body: &[u8]) -> Result<ParsedRequest, String>;
+    fn parse(&self, body: &[u8], route: &RouteInfo) -> Result<ParsedRequest, String>;
 
     /// Puts the skill in front of the request's system prompt (creating one if absent).
     fn inject_skill(&self, request: &mut ParsedRequest, skill: &str) -> Result<(), String>;
@@ -71,15 +84,18 @@ pub trait Dialect: Send + Sync + 'static {
     /// observer that will read it.
     fn prepare_stream(&self, request: &mut ParsedRequest) -> Result<Box<dyn StreamObserver>, String>;
 
-    /// Upstream URL (base + path + the client's remaining query string).
-    fn upstream_url(&self, base: &str, request: &ParsedRequest, query: &str) -> String;
-
     /// Which configured base URL this dialect talks to.
     fn base_url<'a>(&self, config: &'a crate::config::Config) -> &'a str;
 
     fn credential(&self) -> Credential;
 
-    /// Usage from a complete (non-streaming) response body.
+    /// Headers the provider requires that the client may leave out (with their
+    /// defaults), e.g. `anthropic-version`.
+    fn default_headers(&self) -> &'static [(&'static str, &'static str)] {
+        &[]
+    }
+
+    /// Usage from a complete response body (also a non-SSE stream, read in full).
     fn usage_from_body(&self, body: &[u8]) -> Option<Tokens>;
 
     /// An error body in this provider's envelope, with a top-level `detail` carrying the

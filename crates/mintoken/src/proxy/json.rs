@@ -32,6 +32,42 @@ pub fn to_bytes(object: &RawObject) -> Vec<u8> {
     serde_json::to_vec(object).unwrap_or_default()
 }
 
+/// A required string member; `hint` says what a valid value looks like.
+pub fn required_string(object: &RawObject, field: &str, hint: &str) -> Result<String, String> {
+    match object.get(field) {
+        None => Err(format!("`{field}` is required ({hint})")),
+        Some(raw) => {
+            serde_json::from_str::<String>(raw.get()).map_err(|_| format!("`{field}` must be a string ({hint})"))
+        }
+    }
+}
+
+/// A required array member; `what` describes its items.
+pub fn require_array(object: &RawObject, field: &str, what: &str) -> Result<(), String> {
+    match object.get(field).map(|raw| raw.get().trim_start().starts_with('[')) {
+        None => Err(format!("`{field}` is required: {what}")),
+        Some(false) => Err(format!("`{field}` must be {what}")),
+        Some(true) => Ok(()),
+    }
+}
+
+/// An optional boolean member (`null` counts as absent).
+pub fn optional_bool(object: &RawObject, field: &str) -> Result<Option<bool>, String> {
+    match object.get(field).map(|raw| raw.get()) {
+        None | Some("null") => Ok(None),
+        Some(v) => v.parse::<bool>().map(Some).map_err(|_| format!("`{field}` must be true or false")),
+    }
+}
+
+/// Parses a member into `T`, if present.
+pub fn member<T: serde::de::DeserializeOwned>(object: &RawObject, field: &str) -> Result<Option<T>, String> {
+    object
+        .get(field)
+        .map(|raw| serde_json::from_str::<T>(raw.get()))
+        .transpose()
+        .map_err(|e| format!("`{field}` is not valid here: {e}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,8 +20,8 @@ pub struct RequestMeter {
     pub skill_tokens: i64,
     pub streamed: bool,
     pub started: Instant,
-    /// Set when the upstream request is sent.
-    pub upstream_started: Option<Instant>,
+    /// When the upstream request was sent.
+    pub upstream_started: Instant,
 }
 
 /// How the request ended, from the usage point of view.
@@ -34,7 +34,7 @@ pub struct Outcome {
 impl RequestMeter {
     pub fn record(&self, outcome: Outcome) {
         let tokens = outcome.tokens.unwrap_or_default();
-        let upstream_ms = self.upstream_started.map_or(0, |t| t.elapsed().as_millis() as i64);
+        let upstream_ms = self.upstream_started.elapsed().as_millis() as i64;
         self.sink.record(UsageRecord {
             request_id: self.request_id.clone(),
             created_at: now_ms(),
@@ -57,6 +57,24 @@ impl RequestMeter {
             usage_source: outcome.source,
         });
     }
+}
+
+impl RequestMeter {
+    /// Records a forwarded request that failed (timeout, connection, unreadable
+    /// answer) and hands the error on.
+    pub fn failed(&self, e: super::error::ProxyError) -> super::error::ProxyError {
+        self.record(Outcome { status: e.status.as_u16(), tokens: None, source: UsageSource::None });
+        e
+    }
+}
+
+/// Input tokens the skill adds; three constant texts, each counted once per process.
+pub fn skill_tokens(skill: &'static str) -> i64 {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static COUNTS: OnceLock<Mutex<HashMap<usize, i64>>> = OnceLock::new();
+    let mut counts = COUNTS.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    *counts.entry(skill.as_ptr() as usize).or_insert_with(|| mintoken_compress::tokens::count(skill) as i64)
 }
 
 /// Counts the prompt text of a request body: every string under the members that

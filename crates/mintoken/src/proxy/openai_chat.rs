@@ -1,7 +1,7 @@
 //! OpenAI Chat Completions (`POST /v1/chat/completions`), also spoken by vLLM, Ollama
 //! and other OpenAI-compatible servers.
 
-use super::dialect::{Credential, Dialect, EventAction, ParsedRequest, StreamObserver, Tokens};
+use super::dialect::{Credential, Dialect, EventAction, ParsedRequest, RouteInfo, StreamObserver, Tokens};
 use super::json::{self, RawObject};
 use axum::http::StatusCode;
 use serde_json::value::RawValue;
@@ -80,27 +80,12 @@ impl Dialect for OpenAiChat {
         "chat.completions"
     }
 
-    fn parse(&self, body: &[u8]) -> Result<ParsedRequest, String> {
+    fn parse(&self, body: &[u8], _route: &RouteInfo) -> Result<ParsedRequest, String> {
         let object = json::parse_object(body)?;
-        let model = match object.get("model") {
-            None => return Err("`model` is required (e.g. \"gpt-4o-mini\")".to_owned()),
-            Some(raw) => {
-                serde_json::from_str::<String>(raw.get()).map_err(|_| "`model` must be a string".to_owned())?
-            }
-        };
-        match object.get("messages").map(|raw| raw.get().trim_start().starts_with('[')) {
-            None => return Err("`messages` is required: an array of chat messages".to_owned()),
-            Some(false) => return Err("`messages` must be an array of chat messages".to_owned()),
-            Some(true) => {}
-        }
-        let stream = match object.get("stream") {
-            None => false,
-            Some(raw) => match raw.get() {
-                "null" => false,
-                v => v.parse::<bool>().map_err(|_| "`stream` must be true or false".to_owned())?,
-            },
-        };
-        Ok(ParsedRequest { body: object, model, stream })
+        let model = json::required_string(&object, "model", "e.g. \"gpt-4o-mini\"")?;
+        json::require_array(&object, "messages", "an array of chat messages")?;
+        let stream = json::optional_bool(&object, "stream")?.unwrap_or(false);
+        Ok(ParsedRequest { body: object, model, stream, path: "/v1/chat/completions".to_owned() })
     }
 
     /// Prepends to the first `system`/`developer` message, or inserts a system message
@@ -158,10 +143,6 @@ impl Dialect for OpenAiChat {
         Ok(Box::new(ChatStreamObserver { hide_usage: !client_asked, usage: None, text: String::new() }))
     }
 
-    fn upstream_url(&self, base: &str, _request: &ParsedRequest, query: &str) -> String {
-        with_query(format!("{base}/v1/chat/completions"), query)
-    }
-
     fn base_url<'a>(&self, config: &'a crate::config::Config) -> &'a str {
         &config.openai_base_url
     }
@@ -193,14 +174,6 @@ pub fn openai_error_body(status: StatusCode, message: &str) -> Value {
         "error": { "message": message, "type": kind, "param": null, "code": code },
         "detail": message,
     })
-}
-
-pub fn with_query(mut url: String, query: &str) -> String {
-    if !query.is_empty() {
-        url.push('?');
-        url.push_str(query);
-    }
-    url
 }
 
 struct ChatStreamObserver {
@@ -263,7 +236,11 @@ mod tests {
     use super::*;
 
     fn parsed(body: &str) -> ParsedRequest {
-        OpenAiChat.parse(body.as_bytes()).unwrap()
+        OpenAiChat.parse(body.as_bytes(), &RouteInfo::default()).unwrap()
+    }
+
+    fn parse_err(body: &[u8]) -> String {
+        OpenAiChat.parse(body, &RouteInfo::default()).unwrap_err()
     }
 
     fn body_of(r: &ParsedRequest) -> String {
@@ -302,11 +279,11 @@ mod tests {
 
     #[test]
     fn rejects_bodies_missing_what_openai_requires() {
-        assert!(OpenAiChat.parse(br#"{"messages":[]}"#).unwrap_err().contains("`model` is required"));
-        assert!(OpenAiChat.parse(br#"{"model":"m"}"#).unwrap_err().contains("`messages` is required"));
-        assert!(OpenAiChat.parse(br#"{"model":1,"messages":[]}"#).unwrap_err().contains("must be a string"));
-        assert!(OpenAiChat.parse(br#"{"model":"m","messages":{}}"#).unwrap_err().contains("must be an array"));
-        assert!(OpenAiChat.parse(br#"{"model":"m","messages":[],"stream":"yes"}"#).is_err());
+        assert!(parse_err(br#"{"messages":[]}"#).contains("`model` is required"));
+        assert!(parse_err(br#"{"model":"m"}"#).contains("`messages` is required"));
+        assert!(parse_err(br#"{"model":1,"messages":[]}"#).contains("must be a string"));
+        assert!(parse_err(br#"{"model":"m","messages":{}}"#).contains("must be an array"));
+        assert!(!parse_err(br#"{"model":"m","messages":[],"stream":"yes"}"#).is_empty());
     }
 
     #[test]

@@ -1,10 +1,10 @@
-//! Relays an upstream event stream to the client event by event as it arrives, while
-//! the dialect's observer reads usage on the side. The usage record is written when
-//! the stream ends — or when the client goes away: dropping the response body drops
-//! this relay, which drops the upstream response (cancelling the upstream request) and
+//! Relays an upstream stream to the client chunk by chunk as it arrives, while a
+//! reader picks usage out of it on the side. The usage record is written when the
+//! stream ends — or when the client goes away: dropping the response body drops this
+//! relay, which drops the upstream response (cancelling the upstream request) and
 //! records what was seen so far.
 
-use super::dialect::{EventAction, StreamObserver};
+use super::dialect::{Dialect, EventAction, StreamObserver, Tokens};
 use super::meter::{Outcome, RequestMeter, count_request_text};
 use super::sse::EventSplitter;
 use crate::metering::UsageSource;
@@ -14,11 +14,77 @@ use std::time::Duration;
 
 /// HTTP status recorded when the client closed the connection mid-stream (as nginx).
 const CLIENT_CLOSED: u16 = 499;
+/// A non-SSE stream (Gemini without `alt=sse` streams one JSON array) is kept up to
+/// this size to read its usage at the end; beyond it usage is counted from text.
+const MAX_RAW_KEPT: usize = 16 * 1024 * 1024;
+
+/// How the relay reads a stream.
+pub enum Reader {
+    /// Server-sent events: cut into events, each shown to the dialect's observer, which
+    /// may withhold or rewrite it.
+    Sse { splitter: EventSplitter, observer: Box<dyn StreamObserver> },
+    /// Anything else: relayed as is, kept (bounded) and parsed whole at the end.
+    Raw { dialect: &'static dyn Dialect, kept: BytesMut, overflowed: bool },
+}
+
+impl Reader {
+    pub fn new(dialect: &'static dyn Dialect, observer: Box<dyn StreamObserver>, sse: bool) -> Reader {
+        if sse {
+            Reader::Sse { splitter: EventSplitter::default(), observer }
+        } else {
+            Reader::Raw { dialect, kept: BytesMut::new(), overflowed: false }
+        }
+    }
+
+    /// What to send the client for one upstream chunk (possibly nothing yet).
+    fn read(&mut self, chunk: Bytes) -> Option<Bytes> {
+        match self {
+            Reader::Sse { splitter, observer } => {
+                splitter.push(&chunk);
+                let mut out = BytesMut::new();
+                while let Some(event) = splitter.next_event() {
+                    match observer.on_event(&event) {
+                        EventAction::Pass => out.extend_from_slice(&event),
+                        EventAction::Drop => {}
+                        EventAction::Replace(bytes) => out.extend_from_slice(&bytes),
+                    }
+                }
+                (!out.is_empty()).then(|| out.freeze())
+            }
+            Reader::Raw { kept, overflowed, .. } => {
+                if kept.len() + chunk.len() <= MAX_RAW_KEPT {
+                    kept.extend_from_slice(&chunk);
+                } else {
+                    *overflowed = true;
+                }
+                Some(chunk)
+            }
+        }
+    }
+
+    /// An unterminated last SSE event is relayed as is.
+    fn rest(&mut self) -> Option<Bytes> {
+        match self {
+            Reader::Sse { splitter, .. } => splitter.take_rest(),
+            Reader::Raw { .. } => None,
+        }
+    }
+
+    /// Usage the provider reported, and the text the model produced (for counting).
+    fn usage(&self) -> (Option<Tokens>, String) {
+        match self {
+            Reader::Sse { observer, .. } => (observer.reported(), observer.streamed_text().to_owned()),
+            Reader::Raw { dialect, kept, overflowed } => {
+                let reported = if *overflowed { None } else { dialect.usage_from_body(kept) };
+                (reported, String::new())
+            }
+        }
+    }
+}
 
 struct Relay {
     upstream: std::pin::Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>,
-    splitter: EventSplitter,
-    observer: Box<dyn StreamObserver>,
+    reader: Reader,
     meter: RequestMeter,
     upstream_body: Bytes,
     idle_timeout: Duration,
@@ -29,7 +95,7 @@ struct Relay {
 
 pub fn relay(
     response: reqwest::Response,
-    observer: Box<dyn StreamObserver>,
+    reader: Reader,
     meter: RequestMeter,
     upstream_body: Bytes,
     idle_timeout: Duration,
@@ -37,8 +103,7 @@ pub fn relay(
     let status = response.status().as_u16();
     let relay = Relay {
         upstream: Box::pin(response.bytes_stream()),
-        splitter: EventSplitter::default(),
-        observer,
+        reader,
         meter,
         upstream_body,
         idle_timeout,
@@ -53,8 +118,7 @@ pub fn relay(
 }
 
 impl Relay {
-    /// The next bytes for the client: every complete event of the next upstream chunk,
-    /// or `None` when the stream is over.
+    /// The next bytes for the client, or `None` when the stream is over.
     async fn next_output(&mut self) -> Option<Bytes> {
         loop {
             if self.finished {
@@ -63,65 +127,61 @@ impl Relay {
             }
             match tokio::time::timeout(self.idle_timeout, self.upstream.next()).await {
                 Ok(Some(Ok(chunk))) => {
-                    self.splitter.push(&chunk);
-                    if let Some(out) = self.drain_events() {
+                    if let Some(out) = self.reader.read(chunk) {
                         return Some(out);
                     }
                 }
                 Ok(Some(Err(e))) => {
-                    tracing::warn!(request_id = %self.meter.request_id, error = %e.without_url(), "upstream stream broke; ending the client stream");
+                    let error = super::error::WithoutUrl(&e);
+                    tracing::warn!(request_id = %self.meter.request_id, %error, "upstream stream broke; ending the client stream");
                     return self.finish();
                 }
                 Ok(None) => return self.finish(),
                 Err(_) => {
-                    tracing::warn!(request_id = %self.meter.request_id, idle_secs = self.idle_timeout.as_secs(), "upstream stream stalled; ending the client stream");
+                    let idle_secs = self.idle_timeout.as_secs();
+                    tracing::warn!(request_id = %self.meter.request_id, idle_secs, "upstream stream stalled; ending the client stream");
                     return self.finish();
                 }
             }
         }
     }
 
-    /// Passes each complete event through the observer; events of one upstream chunk
-    /// leave together, so the client gets them in one write.
-    fn drain_events(&mut self) -> Option<Bytes> {
-        let mut out = BytesMut::new();
-        while let Some(event) = self.splitter.next_event() {
-            match self.observer.on_event(&event) {
-                EventAction::Pass => out.extend_from_slice(&event),
-                EventAction::Drop => {}
-                EventAction::Replace(bytes) => out.extend_from_slice(&bytes),
-            }
-        }
-        (!out.is_empty()).then(|| out.freeze())
-    }
-
-    /// The upstream is done: relay any unterminated tail as is and stop.
     fn finish(&mut self) -> Option<Bytes> {
         self.finished = true;
-        match self.splitter.take_rest() {
-            Some(rest) => Some(rest),
-            None => {
-                self.record();
-                None
-            }
+        let rest = self.reader.rest();
+        if rest.is_none() {
+            self.record();
         }
+        rest
     }
 
+    /// Provider figures where the provider gave them; otherwise (a stream cut short)
+    /// the streamed text and the request's text are counted, and the row says so.
     fn record(&mut self) {
         if self.recorded {
             return;
         }
         self.recorded = true;
         let status = if self.finished { self.status } else { CLIENT_CLOSED };
-        let (tokens, source) = match self.observer.reported() {
-            Some(tokens) => (Some(tokens), UsageSource::Upstream),
-            None => {
-                let output = mintoken_compress::tokens::count(self.observer.streamed_text()) as i64;
-                let input = count_request_text(&self.upstream_body);
-                (Some(super::dialect::Tokens { input, output }), UsageSource::Counted)
+        let (reported, text) = self.reader.usage();
+        let counted_output = || mintoken_compress::tokens::count(&text) as i64;
+        let (tokens, source) = match reported {
+            Some(t) if self.finished => (t, UsageSource::Upstream),
+            // Cut short: providers that report early (Anthropic, Gemini) may have
+            // sent input but not the final output count.
+            Some(t) => {
+                let output = t.output.max(counted_output());
+                let input = if t.input > 0 { t.input } else { count_request_text(&self.upstream_body) };
+                let source =
+                    if output == t.output && input == t.input { UsageSource::Upstream } else { UsageSource::Counted };
+                (Tokens { input, output }, source)
             }
+            None => (
+                Tokens { input: count_request_text(&self.upstream_body), output: counted_output() },
+                UsageSource::Counted,
+            ),
         };
-        self.meter.record(Outcome { status, tokens, source });
+        self.meter.record(Outcome { status, tokens: Some(tokens), source });
     }
 }
 

@@ -3,7 +3,7 @@
 //! `auth_token`), so the mintoken key is accepted in both. Usage arrives in
 //! `message_start` (input, cache) and `message_delta` (cumulative output).
 
-use super::dialect::{Credential, Dialect, EventAction, ParsedRequest, RouteInfo, StreamObserver, Tokens};
+use super::dialect::{Credential, Dialect, EventAction, ParsedRequest, RouteInfo, StreamObserver, StreamTally, Tokens};
 use super::json;
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
@@ -94,7 +94,7 @@ impl Dialect for AnthropicMessages {
     }
 
     fn prepare_stream(&self, _request: &mut ParsedRequest) -> Result<Box<dyn StreamObserver>, String> {
-        Ok(Box::new(MessagesObserver { input: None, output: None, text: String::new() }))
+        Ok(Box::new(MessagesObserver { tally: StreamTally::default() }))
     }
 
     fn base_url<'a>(&self, config: &'a crate::config::Config) -> &'a str {
@@ -135,9 +135,7 @@ pub fn header_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 struct MessagesObserver {
-    input: Option<i64>,
-    output: Option<i64>,
-    text: String,
+    tally: StreamTally,
 }
 
 impl StreamObserver for MessagesObserver {
@@ -150,7 +148,7 @@ impl StreamObserver for MessagesObserver {
             "content_block_delta" => {
                 if let Some(delta) = event.delta {
                     for piece in [delta.text, delta.partial_json, delta.thinking].into_iter().flatten() {
-                        self.text.push_str(&piece);
+                        self.tally.text.push_str(&piece);
                     }
                 }
                 None
@@ -159,19 +157,17 @@ impl StreamObserver for MessagesObserver {
         };
         // message_delta counts are cumulative; a later figure replaces an earlier one.
         if let Some(usage) = usage {
-            self.input = usage.input().or(self.input);
-            self.output = usage.output_tokens.or(self.output);
+            let before = self.tally.usage.unwrap_or_default();
+            self.tally.usage = Some(Tokens {
+                input: usage.input().unwrap_or(before.input),
+                output: usage.output_tokens.unwrap_or(before.output),
+            });
         }
         EventAction::Pass
     }
 
-    fn reported(&self) -> Option<Tokens> {
-        (self.input.is_some() || self.output.is_some())
-            .then(|| Tokens { input: self.input.unwrap_or(0), output: self.output.unwrap_or(0) })
-    }
-
-    fn streamed_text(&self) -> &str {
-        &self.text
+    fn tally(&self) -> &StreamTally {
+        &self.tally
     }
 }
 
@@ -206,11 +202,11 @@ mod tests {
             )
             .unwrap();
         obs.on_event(b"event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":10,\"cache_read_input_tokens\":5,\"output_tokens\":1}}}\n\n");
-        assert_eq!(obs.reported(), Some(Tokens { input: 15, output: 1 }));
+        assert_eq!(obs.tally().usage, Some(Tokens { input: 15, output: 1 }));
         obs.on_event(b"event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hi there\"}}\n\n");
         obs.on_event(b"event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":7}}\n\n");
-        assert_eq!(obs.reported(), Some(Tokens { input: 15, output: 7 }));
-        assert_eq!(obs.streamed_text(), "Hi there");
+        assert_eq!(obs.tally().usage, Some(Tokens { input: 15, output: 7 }));
+        assert_eq!(obs.tally().text, "Hi there");
     }
 
     #[test]

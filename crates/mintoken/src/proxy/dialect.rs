@@ -52,15 +52,20 @@ pub enum EventAction {
     Replace(Vec<u8>),
 }
 
+/// What a stream has shown so far: usage the provider reported, and the generated
+/// text (counted when a stream ends without usage, e.g. cut by the client).
+#[derive(Debug, Default)]
+pub struct StreamTally {
+    pub usage: Option<Tokens>,
+    pub text: String,
+}
+
 /// Reads a response stream on the side: picks out usage, and may adjust events that
 /// exist only because mintoken changed the request.
 pub trait StreamObserver: Send {
     /// `event` is one complete SSE event including its terminating blank line.
     fn on_event(&mut self, event: &[u8]) -> EventAction;
-    /// Usage reported by the provider so far, if any.
-    fn reported(&self) -> Option<Tokens>;
-    /// The generated text seen so far, to count when no usage was reported.
-    fn streamed_text(&self) -> &str;
+    fn tally(&self) -> &StreamTally;
 }
 
 pub trait Dialect: Send + Sync + 'static {

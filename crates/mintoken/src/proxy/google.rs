@@ -4,7 +4,7 @@
 //! The provider key goes upstream as `?key=`; the mintoken key may come as
 //! `Authorization: Bearer`, `x-goog-api-key` or `?key=`. Usage is `usageMetadata`.
 
-use super::dialect::{Credential, Dialect, EventAction, ParsedRequest, RouteInfo, StreamObserver, Tokens};
+use super::dialect::{Credential, Dialect, EventAction, ParsedRequest, RouteInfo, StreamObserver, StreamTally, Tokens};
 use super::json;
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
@@ -153,7 +153,7 @@ impl Dialect for Gemini {
     }
 
     fn prepare_stream(&self, _request: &mut ParsedRequest) -> Result<Box<dyn StreamObserver>, String> {
-        Ok(Box::new(GeminiObserver { usage: None, text: String::new() }))
+        Ok(Box::new(GeminiObserver { tally: StreamTally::default() }))
     }
 
     fn base_url<'a>(&self, config: &'a crate::config::Config) -> &'a str {
@@ -190,8 +190,7 @@ impl Dialect for Gemini {
 }
 
 struct GeminiObserver {
-    usage: Option<Tokens>,
-    text: String,
+    tally: StreamTally,
 }
 
 impl StreamObserver for GeminiObserver {
@@ -203,22 +202,18 @@ impl StreamObserver for GeminiObserver {
         for candidate in &response.candidates {
             for part in candidate.content.iter().flat_map(|c| &c.parts) {
                 if let Some(text) = &part.text {
-                    self.text.push_str(text);
+                    self.tally.text.push_str(text);
                 }
             }
         }
         if let Some(usage) = response.usage_metadata {
-            self.usage = Some(usage.into());
+            self.tally.usage = Some(usage.into());
         }
         EventAction::Pass
     }
 
-    fn reported(&self) -> Option<Tokens> {
-        self.usage
-    }
-
-    fn streamed_text(&self) -> &str {
-        &self.text
+    fn tally(&self) -> &StreamTally {
+        &self.tally
     }
 }
 
@@ -282,7 +277,7 @@ mod tests {
             ))
             .unwrap();
         obs.on_event(b"data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"Hi\"}]}}],\"usageMetadata\":{\"promptTokenCount\":4}}\r\n\r\n");
-        assert_eq!(obs.reported(), Some(Tokens { input: 4, output: 0 }));
-        assert_eq!(obs.streamed_text(), "Hi");
+        assert_eq!(obs.tally().usage, Some(Tokens { input: 4, output: 0 }));
+        assert_eq!(obs.tally().text, "Hi");
     }
 }

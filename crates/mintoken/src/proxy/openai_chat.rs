@@ -1,7 +1,7 @@
 //! OpenAI Chat Completions (`POST /v1/chat/completions`), also spoken by vLLM, Ollama
 //! and other OpenAI-compatible servers.
 
-use super::dialect::{Credential, Dialect, EventAction, ParsedRequest, RouteInfo, StreamObserver, Tokens};
+use super::dialect::{Credential, Dialect, EventAction, ParsedRequest, RouteInfo, StreamObserver, StreamTally, Tokens};
 use super::json::{self, RawObject};
 use axum::http::StatusCode;
 use serde_json::value::RawValue;
@@ -140,7 +140,7 @@ impl Dialect for OpenAiChat {
             options.insert("include_usage".to_owned(), Value::Bool(true));
             request.body.insert("stream_options".to_owned(), json::to_raw(&options));
         }
-        Ok(Box::new(ChatStreamObserver { hide_usage: !client_asked, usage: None, text: String::new() }))
+        Ok(Box::new(ChatStreamObserver { hide_usage: !client_asked, tally: StreamTally::default() }))
     }
 
     fn base_url<'a>(&self, config: &'a crate::config::Config) -> &'a str {
@@ -180,8 +180,7 @@ struct ChatStreamObserver {
     /// mintoken added `include_usage`: withhold the usage-only chunk and the
     /// `"usage": null` member OpenAI then adds to every other chunk.
     hide_usage: bool,
-    usage: Option<Tokens>,
-    text: String,
+    tally: StreamTally,
 }
 
 impl StreamObserver for ChatStreamObserver {
@@ -193,16 +192,16 @@ impl StreamObserver for ChatStreamObserver {
         let Ok(chunk) = serde_json::from_slice::<wire::Chunk>(data) else { return EventAction::Pass };
         for delta in chunk.choices.iter().filter_map(|c| c.delta.as_ref()) {
             for piece in [&delta.content, &delta.refusal].into_iter().flatten() {
-                self.text.push_str(piece);
+                self.tally.text.push_str(piece);
             }
             for call in delta.tool_calls.iter().filter_map(|t| t.function.as_ref()) {
                 for piece in [&call.name, &call.arguments].into_iter().flatten() {
-                    self.text.push_str(piece);
+                    self.tally.text.push_str(piece);
                 }
             }
         }
         if let Some(usage) = chunk.usage {
-            self.usage = Some(usage.into());
+            self.tally.usage = Some(usage.into());
         }
         if !self.hide_usage {
             return EventAction::Pass;
@@ -222,12 +221,8 @@ impl StreamObserver for ChatStreamObserver {
         }
     }
 
-    fn reported(&self) -> Option<Tokens> {
-        self.usage
-    }
-
-    fn streamed_text(&self) -> &str {
-        &self.text
+    fn tally(&self) -> &StreamTally {
+        &self.tally
     }
 }
 
@@ -302,8 +297,8 @@ mod tests {
         let usage = b"data: {\"id\":\"c\",\"choices\":[],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":7}}\n\n";
         assert!(matches!(obs.on_event(usage), EventAction::Drop));
         assert!(matches!(obs.on_event(b"data: [DONE]\n\n"), EventAction::Pass));
-        assert_eq!(obs.reported(), Some(Tokens { input: 5, output: 7 }));
-        assert_eq!(obs.streamed_text(), "Hi");
+        assert_eq!(obs.tally().usage, Some(Tokens { input: 5, output: 7 }));
+        assert_eq!(obs.tally().text, "Hi");
     }
 
     #[test]
@@ -313,6 +308,6 @@ mod tests {
         assert!(body_of(&r).ends_with(r#""stream_options":{"include_usage":true}}"#));
         let usage = b"data: {\"choices\":[],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":7}}\n\n";
         assert!(matches!(obs.on_event(usage), EventAction::Pass));
-        assert_eq!(obs.reported(), Some(Tokens { input: 5, output: 7 }));
+        assert_eq!(obs.tally().usage, Some(Tokens { input: 5, output: 7 }));
     }
 }

@@ -2,7 +2,7 @@
 //! is in the body's `usage` and in the final `response.completed` (or
 //! `response.incomplete` / `response.failed`) stream event.
 
-use super::dialect::{Credential, Dialect, EventAction, ParsedRequest, RouteInfo, StreamObserver, Tokens};
+use super::dialect::{Credential, Dialect, EventAction, ParsedRequest, RouteInfo, StreamObserver, StreamTally, Tokens};
 use super::json;
 use super::openai_chat::openai_error_body;
 use axum::http::StatusCode;
@@ -70,7 +70,7 @@ impl Dialect for OpenAiResponses {
     }
 
     fn prepare_stream(&self, _request: &mut ParsedRequest) -> Result<Box<dyn StreamObserver>, String> {
-        Ok(Box::new(ResponsesObserver { usage: None, text: String::new() }))
+        Ok(Box::new(ResponsesObserver { tally: StreamTally::default() }))
     }
 
     fn base_url<'a>(&self, config: &'a crate::config::Config) -> &'a str {
@@ -91,8 +91,7 @@ impl Dialect for OpenAiResponses {
 }
 
 struct ResponsesObserver {
-    usage: Option<Tokens>,
-    text: String,
+    tally: StreamTally,
 }
 
 impl StreamObserver for ResponsesObserver {
@@ -102,12 +101,12 @@ impl StreamObserver for ResponsesObserver {
         match event.kind.as_str() {
             "response.output_text.delta" | "response.refusal.delta" | "response.function_call_arguments.delta" => {
                 if let Some(delta) = &event.delta {
-                    self.text.push_str(delta);
+                    self.tally.text.push_str(delta);
                 }
             }
             "response.completed" | "response.incomplete" | "response.failed" => {
                 if let Some(usage) = event.response.and_then(|r| r.usage) {
-                    self.usage = Some(usage.into());
+                    self.tally.usage = Some(usage.into());
                 }
             }
             _ => {}
@@ -115,12 +114,8 @@ impl StreamObserver for ResponsesObserver {
         EventAction::Pass
     }
 
-    fn reported(&self) -> Option<Tokens> {
-        self.usage
-    }
-
-    fn streamed_text(&self) -> &str {
-        &self.text
+    fn tally(&self) -> &StreamTally {
+        &self.tally
     }
 }
 
@@ -152,9 +147,9 @@ mod tests {
         obs.on_event(
             b"event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"delta\":\"Hi\"}\n\n",
         );
-        assert_eq!(obs.reported(), None);
+        assert_eq!(obs.tally().usage, None);
         obs.on_event(b"event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{\"usage\":{\"input_tokens\":3,\"output_tokens\":4}}}\n\n");
-        assert_eq!(obs.reported(), Some(Tokens { input: 3, output: 4 }));
-        assert_eq!(obs.streamed_text(), "Hi");
+        assert_eq!(obs.tally().usage, Some(Tokens { input: 3, output: 4 }));
+        assert_eq!(obs.tally().text, "Hi");
     }
 }

@@ -73,7 +73,7 @@ impl Reader {
     /// Usage the provider reported, and the text the model produced (for counting).
     fn usage(&self) -> (Option<Tokens>, String) {
         match self {
-            Reader::Sse { observer, .. } => (observer.reported(), observer.streamed_text().to_owned()),
+            Reader::Sse { observer, .. } => (observer.tally().usage, observer.tally().text.clone()),
             Reader::Raw { dialect, kept, overflowed } => {
                 let reported = if *overflowed { None } else { dialect.usage_from_body(kept) };
                 (reported, String::new())

@@ -4,7 +4,7 @@ the accounts and keys the tests use.
 Quota: the whole suite runs on one server. The config makes the default `free` plan
 unlimited (and raises its key cap) and defines a `tiny` plan of 5 output tokens a month;
 one dedicated account is moved to `tiny` with the admin CLI before its key is ever used,
-then drained with a single request (the mock's default reply is 10 words = 10 tokens).
+then drained with a single request (the mock's default reply is 9 words = 9 tokens).
 """
 
 from __future__ import annotations
@@ -230,4 +230,4 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     report = outcome.get_result()
     if report.failed and _server_log:
         lines = _server_log[0].read_text(encoding="utf-8", errors="replace").splitlines()
-        report.sections.append(("mintoken log (last 20 lines)", "\n".join(lines[-20:])))
+        report.sections.append(("mintoken log (last 12 lines)", "\n".join(lines[-12:])))

@@ -6,7 +6,10 @@
 //! clock or a database, so it can be fuzzed, benchmarked and reused on its own.
 #![forbid(unsafe_code)]
 
+pub mod classifier;
+pub mod context;
 mod context_level;
+pub mod input;
 mod intensity;
 pub mod skill;
 pub mod tokens;

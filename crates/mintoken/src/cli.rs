@@ -26,8 +26,24 @@ pub enum Command {
     /// Administer mintoken API keys of a self-hosted instance.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Compress a request body read from stdin (context compression, and optionally input
+    /// compression); prints the transformed body on stdout and a metrics line on stderr.
+    Compress(CompressArgs),
     /// Print the version.
     Version,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct CompressArgs {
+    /// Context-compression level: conservative (or light), standard, aggressive.
+    #[arg(long, default_value = "standard")]
+    pub level: String,
+    /// The request's API: openai, responses, anthropic, gemini [default: detected from the body]
+    #[arg(long)]
+    pub api: Option<String>,
+    /// Also apply input compression to user-authored text.
+    #[arg(long)]
+    pub input_compress: bool,
 }
 
 /// Where the store is; shared by `serve` and the administration commands so they work

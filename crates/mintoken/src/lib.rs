@@ -7,13 +7,16 @@
 pub mod admin;
 pub mod api;
 pub mod auth;
+pub mod cache_sync;
 pub mod cli;
 pub mod clock;
+pub mod compress_cmd;
 pub mod config;
 pub mod logging;
 pub mod metering;
 pub mod plans;
 pub mod proxy;
+pub mod rules;
 pub mod secret;
 pub mod server;
 pub mod store;

@@ -19,6 +19,7 @@ fn main() -> ExitCode {
             Command::Serve(args) => serve(args).await,
             Command::Users(c) => mintoken::admin::users(c).await,
             Command::Keys(c) => mintoken::admin::keys(c).await,
+            Command::Compress(args) => mintoken::compress_cmd::run(args),
             Command::Version => {
                 println!("mintoken {}", env!("CARGO_PKG_VERSION"));
                 Ok(())

@@ -11,6 +11,7 @@ use crate::proxy::{
     self, anthropic::AnthropicMessages, dialect::RouteInfo, google, openai_chat::OpenAiChat,
     openai_responses::OpenAiResponses,
 };
+use crate::rules::cache::RuleCache;
 use crate::store::Store;
 use axum::Router;
 use axum::extract::{Path, Request, State};
@@ -25,6 +26,7 @@ pub struct AppState {
     pub config: Config,
     pub store: Store,
     pub keys: Arc<KeyCache>,
+    pub rules: Arc<RuleCache>,
     pub jwt: JwtKeys,
     pub usage: UsageSink,
     pub upstream: reqwest::Client,
@@ -156,19 +158,27 @@ impl Server {
             .await
             .map_err(|source| StartError::Listen { addr: config.listen, source })?;
         let addr = listener.local_addr().map_err(|source| StartError::Listen { addr: config.listen, source })?;
-        // Load the tokenizer now so the first request does not pay for it.
-        tokio::task::spawn_blocking(mintoken_compress::tokens::warm_up).await.ok();
+        // Load the tokenizer and build the classifier's automaton now, off the async
+        // runtime, so the first request does not pay for them.
+        tokio::task::spawn_blocking(|| {
+            mintoken_compress::tokens::warm_up();
+            mintoken_compress::classifier::warm_up();
+        })
+        .await
+        .ok();
 
         let quota = Arc::new(QuotaCounters::new(store.clone()));
         let (usage, writer) = UsageWriter::start(store.clone(), quota);
         let keys = KeyCache::new(store.clone());
-        let sync = keys.spawn_sync();
+        let rules = RuleCache::new(store.clone());
+        let sync = crate::cache_sync::spawn(keys.clone(), rules.clone());
         let state = Arc::new(AppState {
             upstream: proxy::upstream::client(&config),
             jwt: JwtKeys::new(&secret),
             config,
             store,
             keys,
+            rules,
             usage,
             login_limiter: LoginLimiter::default(),
         });

@@ -6,6 +6,7 @@ pub(crate) mod auth_routes;
 pub mod body;
 pub mod error;
 mod keys;
+mod rules;
 
 use crate::auth::jwt::Claims;
 use crate::server::SharedState;
@@ -34,6 +35,8 @@ pub fn protected_routes(state: SharedState) -> Router<SharedState> {
         .route("/v1/auth/me", get(auth_routes::me))
         .route("/v1/auth/keys", post(keys::create).get(keys::list))
         .route("/v1/auth/keys/{id}", get(keys::get).patch(keys::update).delete(keys::revoke))
+        .route("/v1/rules", post(rules::create).get(rules::list))
+        .route("/v1/rules/{id}", axum::routing::delete(rules::delete))
         .route_layer(middleware::from_fn_with_state(state, require_access_token))
 }
 

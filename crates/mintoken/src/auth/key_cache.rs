@@ -1,19 +1,13 @@
 //! The proxy authenticates mintoken keys from this in-memory cache, keyed by the key's
 //! SHA-256. Only a cache miss reads the database, once; after that the hot path never
 //! waits on it. Revocation through this instance evicts at once; changes made elsewhere
-//! (another instance, the admin CLI) arrive through a poll of `updated_at` columns
-//! every [`SYNC_INTERVAL`], which bounds how long a revoked key can still be used.
+//! (another instance, the admin CLI) arrive through `crate::cache_sync`, which bounds
+//! how long a key revoked elsewhere can still be used.
 
 use super::api_key;
-use crate::clock::now_ms;
 use crate::store::{KeyRecord, KeySettings, Store, StoreError};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
-
-pub const SYNC_INTERVAL: Duration = Duration::from_millis(500);
-/// Rows committed slightly out of order are still seen: each poll looks this far back.
-const SYNC_OVERLAP_MS: i64 = 2_000;
 
 /// What the proxy needs to know about an authenticated key.
 #[derive(Debug, Clone)]
@@ -89,25 +83,8 @@ impl KeyCache {
         }
     }
 
-    /// Polls the store for changes made by other processes until the task is dropped.
-    pub fn spawn_sync(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
-        let cache = Arc::clone(self);
-        tokio::spawn(async move {
-            let mut since = now_ms() - SYNC_OVERLAP_MS;
-            let mut tick = tokio::time::interval(SYNC_INTERVAL);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                let started = now_ms();
-                match cache.sync_once(since).await {
-                    Ok(()) => since = started - SYNC_OVERLAP_MS,
-                    Err(e) => tracing::warn!(error = %e, "key cache sync failed; cached keys stay in use"),
-                }
-            }
-        })
-    }
-
-    async fn sync_once(&self, since: i64) -> Result<(), StoreError> {
+    /// Applies key and plan changes made at or after `since` (by anyone).
+    pub async fn sync_once(&self, since: i64) -> Result<(), StoreError> {
         if self.read().is_empty() {
             return Ok(());
         }

@@ -3,7 +3,10 @@
 //! `auth_token`), so the mintoken key is accepted in both. Usage arrives in
 //! `message_start` (input, cache) and `message_delta` (cumulative output).
 
-use super::dialect::{Credential, Dialect, EventAction, ParsedRequest, RouteInfo, StreamObserver, StreamTally, Tokens};
+use super::dialect::{
+    Credential, Dialect, EventAction, ParsedRequest, PromptText, RouteInfo, StreamObserver, StreamTally, Tokens,
+    content_text,
+};
 use super::json;
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
@@ -74,6 +77,24 @@ impl Dialect for AnthropicMessages {
         json::require_array(&object, "messages", "an array of messages")?;
         let stream = json::optional_bool(&object, "stream")?.unwrap_or(false);
         Ok(ParsedRequest { body: object, model, stream, path: "/v1/messages".to_owned() })
+    }
+
+    /// The latest user turn that has text (a turn carrying only tool results is skipped).
+    fn prompt_text(&self, request: &ParsedRequest) -> PromptText {
+        let messages = json::member::<Vec<Value>>(&request.body, "messages").ok().flatten().unwrap_or_default();
+        let latest_user = messages
+            .iter()
+            .rev()
+            .filter(|m| m.get("role").and_then(Value::as_str) == Some("user"))
+            .filter_map(|m| m.get("content"))
+            .map(content_text)
+            .find(|t| !t.is_empty());
+        let system = json::member::<Value>(&request.body, "system").ok().flatten().map(|s| content_text(&s));
+        PromptText { latest_user: latest_user.unwrap_or_default(), system: system.unwrap_or_default() }
+    }
+
+    fn context_shape(&self) -> mintoken_compress::context::Shape {
+        mintoken_compress::context::Shape::Anthropic
     }
 
     /// `system` string: prepended. Block array: a leading text block, the others (and

@@ -34,6 +34,31 @@ pub struct ParsedRequest {
     pub path: String,
 }
 
+/// The texts smart detection reads, taken before mintoken changes anything.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PromptText {
+    /// The latest user-authored message.
+    pub latest_user: String,
+    /// The system prompt(s), joined.
+    pub system: String,
+}
+
+/// The text of a message content in any provider's shape: a string, or an array of
+/// parts/blocks whose `text` members are joined by newlines (images, tool calls and
+/// tool results carry no user-authored text and are skipped).
+pub fn content_text(content: &Value) -> String {
+    match content {
+        Value::String(s) => s.clone(),
+        Value::Array(parts) => {
+            let texts = parts
+                .iter()
+                .filter(|p| p.get("type").and_then(Value::as_str).is_none_or(|t| t == "text" || t == "input_text"));
+            texts.filter_map(|p| p.get("text").and_then(Value::as_str)).collect::<Vec<_>>().join("\n")
+        }
+        _ => String::new(),
+    }
+}
+
 /// How the provider key is written upstream.
 pub enum Credential {
     /// A header, with a value prefix (e.g. `authorization: Bearer <key>`).
@@ -81,6 +106,12 @@ pub trait Dialect: Send + Sync + 'static {
 
     /// Checks and parses the body; `Err` is a message for a 400.
     fn parse(&self, body: &[u8], route: &RouteInfo) -> Result<ParsedRequest, String>;
+
+    /// The latest user message and the system prompt, for smart detection and rules.
+    fn prompt_text(&self, request: &ParsedRequest) -> PromptText;
+
+    /// The conversation shape context compression works on.
+    fn context_shape(&self) -> mintoken_compress::context::Shape;
 
     /// Puts the skill in front of the request's system prompt (creating one if absent).
     fn inject_skill(&self, request: &mut ParsedRequest, skill: &str) -> Result<(), String>;

@@ -4,7 +4,10 @@
 //! The provider key goes upstream as `?key=`; the mintoken key may come as
 //! `Authorization: Bearer`, `x-goog-api-key` or `?key=`. Usage is `usageMetadata`.
 
-use super::dialect::{Credential, Dialect, EventAction, ParsedRequest, RouteInfo, StreamObserver, StreamTally, Tokens};
+use super::dialect::{
+    Credential, Dialect, EventAction, ParsedRequest, PromptText, RouteInfo, StreamObserver, StreamTally, Tokens,
+    content_text,
+};
 use super::json;
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
@@ -122,6 +125,30 @@ impl Dialect for Gemini {
         let action = if route.stream { "streamGenerateContent" } else { "generateContent" };
         let path = format!("/{version}/models/{model}:{action}");
         Ok(ParsedRequest { body: object, model, stream: route.stream, path })
+    }
+
+    /// Contents without a role are the user's (the API's default).
+    fn prompt_text(&self, request: &ParsedRequest) -> PromptText {
+        let parts_text = |content: &Value| content.get("parts").map(content_text).unwrap_or_default();
+        let contents = json::member::<Vec<Value>>(&request.body, "contents").ok().flatten().unwrap_or_default();
+        let latest_user = contents
+            .iter()
+            .rev()
+            .filter(|c| c.get("role").and_then(Value::as_str).is_none_or(|r| r == "user"))
+            .map(parts_text)
+            .find(|t| !t.is_empty());
+        let field =
+            if request.body.contains_key("system_instruction") { "system_instruction" } else { "systemInstruction" };
+        let system = match json::member::<Value>(&request.body, field).ok().flatten() {
+            Some(Value::String(s)) => s,
+            Some(content) => parts_text(&content),
+            None => String::new(),
+        };
+        PromptText { latest_user: latest_user.unwrap_or_default(), system }
+    }
+
+    fn context_shape(&self) -> mintoken_compress::context::Shape {
+        mintoken_compress::context::Shape::Gemini
     }
 
     /// Prepends to the first text part of `systemInstruction` (or `system_instruction`),

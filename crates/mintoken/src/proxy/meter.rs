@@ -18,6 +18,8 @@ pub struct RequestMeter {
     pub intensity: Intensity,
     pub reason: IntensityReason,
     pub skill_tokens: i64,
+    /// Conversation tokens before and after context compression, when it ran.
+    pub context: Option<(i64, i64)>,
     pub streamed: bool,
     pub started: Instant,
     /// When the upstream request was sent.
@@ -49,8 +51,8 @@ impl RequestMeter {
             input_tokens: tokens.input,
             output_tokens: tokens.output,
             skill_tokens: self.skill_tokens,
-            context_tokens_before: None,
-            context_tokens_after: None,
+            context_tokens_before: self.context.map(|c| c.0),
+            context_tokens_after: self.context.map(|c| c.1),
             duration_ms: self.started.elapsed().as_millis() as i64,
             upstream_ms,
             streamed: self.streamed,

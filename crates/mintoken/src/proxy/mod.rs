@@ -33,6 +33,8 @@ use error::ProxyError;
 use http_body_util::BodyExt;
 use meter::{Outcome, RequestMeter};
 use mintoken_compress::Intensity;
+use mintoken_compress::context::{self, ContextReport};
+use mintoken_compress::input;
 use quota::Quota;
 use std::sync::Arc;
 use std::time::Instant;
@@ -133,9 +135,29 @@ async fn forward(
     let limits = state.config.plans.limits(&caller.key.plan);
     let quota = Quota::check(state, &caller.key, limits.monthly_output_tokens).await?;
     let body = read_body(body, limits.max_body_bytes, &caller.key.plan).await?;
-    let (intensity, reason) = resolve_intensity(&parts.headers, &query, &caller.key)?;
-
     let mut parsed = dialect.parse(&body, &route).map_err(ProxyError::bad_request)?;
+    let smart = caller.key.settings.smart_detect_enabled && limits.smart_detection;
+    let (intensity, reason) =
+        resolve_intensity(dialect, state, &parts.headers, &query, &caller.key, smart, &parsed).await?;
+
+    let settings = &caller.key.settings;
+    if settings.auto_compress_input && limits.input_compression {
+        on_conversation(dialect, &mut parsed, |members, shape| input::compress_conversation(members, shape).changed)?;
+    }
+    let context = match settings.context_compress {
+        true => {
+            let level = settings.context_compress_level;
+            let mut report = None;
+            on_conversation(dialect, &mut parsed, |members, shape| {
+                let r = context::compress(members, shape, level);
+                let changed = r.skipped.is_none();
+                report = Some(r);
+                changed
+            })?;
+            report
+        }
+        false => None,
+    };
     let skill = mintoken_compress::skill::text(intensity);
     if let Some(skill) = skill {
         dialect.inject_skill(&mut parsed, skill).map_err(ProxyError::bad_request)?;
@@ -158,6 +180,7 @@ async fn forward(
         intensity,
         reason,
         skill_tokens: skill.map_or(0, meter::skill_tokens),
+        context: context.as_ref().map(|r| (r.tokens_before as i64, r.tokens_after as i64)),
         streamed: parsed.stream,
         started,
         upstream_started: Instant::now(),
@@ -172,6 +195,9 @@ async fn forward(
     let status = upstream_response.status();
     let mut headers = upstream::response_headers(upstream_response.headers());
     headers.insert("x-mintoken-intensity", HeaderValue::from_static(intensity.as_str()));
+    if let Some(report) = &context {
+        report_context(&mut headers, report);
+    }
 
     if let Some(observer) = observer
         && status.is_success()
@@ -275,22 +301,75 @@ fn response(status: StatusCode, headers: HeaderMap, body: Body) -> Response {
     response
 }
 
-/// Override (header, then `?intensity=`) wins; otherwise the key's default.
-fn resolve_intensity(
+/// SPEC §3, in order: an explicit override (header, then `?intensity=`); with smart
+/// detection on (key setting and plan), the user's custom rules, then the built-in
+/// classifier; otherwise the key's default.
+async fn resolve_intensity(
+    dialect: &dyn Dialect,
+    state: &SharedState,
     headers: &HeaderMap,
     query: &[(String, String)],
     key: &AuthedKey,
+    smart: bool,
+    request: &dialect::ParsedRequest,
 ) -> Result<(Intensity, IntensityReason), ProxyError> {
     let from_header = headers
         .get("x-mintoken-intensity")
         .map(|v| ("X-Mintoken-Intensity", String::from_utf8_lossy(v.as_bytes()).into_owned()));
     let from_query = || query::get(query, "intensity").map(|v| ("intensity", v.to_owned()));
-    match from_header.or_else(from_query) {
-        Some((source, value)) => value
+    if let Some((source, value)) = from_header.or_else(from_query) {
+        let intensity = value
             .parse::<Intensity>()
-            .map(|i| (i, IntensityReason::Override))
-            .map_err(|e| ProxyError::bad_request(format!("invalid {source} value {value:?}: {e}"))),
-        None => Ok((key.settings.intensity, IntensityReason::Default)),
+            .map_err(|e| ProxyError::bad_request(format!("invalid {source} value {value:?}: {e}")))?;
+        return Ok((intensity, IntensityReason::Override));
+    }
+    if !smart {
+        return Ok((key.settings.intensity, IntensityReason::Default));
+    }
+    let text = dialect.prompt_text(request);
+    let rules = state.rules.rules_of(&key.user_id).await.map_err(|e| {
+        tracing::error!(error = %e, "cannot load custom rules: database unavailable");
+        ProxyError::new(StatusCode::SERVICE_UNAVAILABLE, "cannot load your custom rules right now; retry shortly")
+    })?;
+    if let Some(intensity) = rules.decide(&[&text.latest_user, &text.system]) {
+        return Ok((intensity, IntensityReason::Rule));
+    }
+    let class = mintoken_compress::classifier::classify(&text.latest_user, &text.system);
+    Ok((class.intensity(), IntensityReason::Classifier))
+}
+
+/// Runs a compression step (SPEC §4) on the conversation. Only the members the
+/// compressors read are parsed (the conversation and the system prompt); only the
+/// conversation is written back, and only when `step` says it changed.
+fn on_conversation(
+    dialect: &dyn Dialect,
+    request: &mut dialect::ParsedRequest,
+    step: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>, context::Shape) -> bool,
+) -> Result<(), ProxyError> {
+    let shape = dialect.context_shape();
+    let conversation = shape.conversation_key();
+    let mut members = serde_json::Map::new();
+    for name in [conversation, "system", "instructions", "systemInstruction", "system_instruction"] {
+        if let Some(raw) = request.body.get(name) {
+            let value =
+                serde_json::from_str(raw.get()).map_err(|e| ProxyError::bad_request(format!("`{name}`: {e}")))?;
+            members.insert(name.to_owned(), value);
+        }
+    }
+    if step(&mut members, shape)
+        && let Some(changed) = members.get(conversation)
+    {
+        request.body.insert(conversation.to_owned(), json::to_raw(changed));
+    }
+    Ok(())
+}
+
+/// `X-Mintoken-Context-Tokens-Before/-After`, and why nothing was done if so.
+fn report_context(headers: &mut HeaderMap, report: &ContextReport) {
+    headers.insert("x-mintoken-context-tokens-before", HeaderValue::from(report.tokens_before));
+    headers.insert("x-mintoken-context-tokens-after", HeaderValue::from(report.tokens_after));
+    if let Some(reason) = report.skipped {
+        headers.insert("x-mintoken-context-skipped", HeaderValue::from_static(reason.as_str()));
     }
 }
 

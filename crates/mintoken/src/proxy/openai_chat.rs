@@ -1,7 +1,10 @@
 //! OpenAI Chat Completions (`POST /v1/chat/completions`), also spoken by vLLM, Ollama
 //! and other OpenAI-compatible servers.
 
-use super::dialect::{Credential, Dialect, EventAction, ParsedRequest, RouteInfo, StreamObserver, StreamTally, Tokens};
+use super::dialect::{
+    Credential, Dialect, EventAction, ParsedRequest, PromptText, RouteInfo, StreamObserver, StreamTally, Tokens,
+    content_text,
+};
 use super::json::{self, RawObject};
 use axum::http::StatusCode;
 use serde_json::value::RawValue;
@@ -86,6 +89,25 @@ impl Dialect for OpenAiChat {
         json::require_array(&object, "messages", "an array of chat messages")?;
         let stream = json::optional_bool(&object, "stream")?.unwrap_or(false);
         Ok(ParsedRequest { body: object, model, stream, path: "/v1/chat/completions".to_owned() })
+    }
+
+    fn prompt_text(&self, request: &ParsedRequest) -> PromptText {
+        let messages = json::member::<Vec<Value>>(&request.body, "messages").ok().flatten().unwrap_or_default();
+        let role_is =
+            |m: &Value, roles: &[&str]| m.get("role").and_then(Value::as_str).is_some_and(|r| roles.contains(&r));
+        let latest_user =
+            messages.iter().rev().find(|m| role_is(m, &["user"])).and_then(|m| m.get("content")).map(content_text);
+        let system: Vec<String> = messages
+            .iter()
+            .filter(|m| role_is(m, &["system", "developer"]))
+            .filter_map(|m| m.get("content"))
+            .map(content_text)
+            .collect();
+        PromptText { latest_user: latest_user.unwrap_or_default(), system: system.join("\n") }
+    }
+
+    fn context_shape(&self) -> mintoken_compress::context::Shape {
+        mintoken_compress::context::Shape::OpenAiChat
     }
 
     /// Prepends to the first `system`/`developer` message, or inserts a system message

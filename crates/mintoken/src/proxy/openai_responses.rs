@@ -2,7 +2,10 @@
 //! is in the body's `usage` and in the final `response.completed` (or
 //! `response.incomplete` / `response.failed`) stream event.
 
-use super::dialect::{Credential, Dialect, EventAction, ParsedRequest, RouteInfo, StreamObserver, StreamTally, Tokens};
+use super::dialect::{
+    Credential, Dialect, EventAction, ParsedRequest, PromptText, RouteInfo, StreamObserver, StreamTally, Tokens,
+    content_text,
+};
 use super::json;
 use super::openai_chat::openai_error_body;
 use axum::http::StatusCode;
@@ -56,6 +59,28 @@ impl Dialect for OpenAiResponses {
         let model = json::required_string(&object, "model", "e.g. \"gpt-4o-mini\"")?;
         let stream = json::optional_bool(&object, "stream")?.unwrap_or(false);
         Ok(ParsedRequest { body: object, model, stream, path: "/v1/responses".to_owned() })
+    }
+
+    /// `input` is a string, or items of which the last user message counts.
+    fn prompt_text(&self, request: &ParsedRequest) -> PromptText {
+        let latest_user = match json::member::<Value>(&request.body, "input").ok().flatten() {
+            Some(Value::String(s)) => s,
+            Some(Value::Array(items)) => items
+                .iter()
+                .rev()
+                .find(|i| i.get("role").and_then(Value::as_str) == Some("user"))
+                .and_then(|i| i.get("content"))
+                .map(content_text)
+                .unwrap_or_default(),
+            _ => String::new(),
+        };
+        let system =
+            json::member::<Option<String>>(&request.body, "instructions").ok().flatten().flatten().unwrap_or_default();
+        PromptText { latest_user, system }
+    }
+
+    fn context_shape(&self) -> mintoken_compress::context::Shape {
+        mintoken_compress::context::Shape::OpenAiResponses
     }
 
     /// `instructions` becomes `skill + "\n\n" + instructions`, or the skill alone.

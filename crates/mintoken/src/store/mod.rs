@@ -7,6 +7,7 @@
 //! cached (`auth::key_cache`), usage is written in batches (`metering::usage`).
 
 mod keys;
+mod rules;
 mod usage;
 mod users;
 

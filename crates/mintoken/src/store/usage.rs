@@ -77,7 +77,7 @@ impl Store {
     pub async fn usage_of_user(&self, user_id: &str, limit: i64) -> Result<Vec<UsageSummaryRow>, StoreError> {
         let rows = sqlx::query(
             "SELECT request_id, key_id, provider, model, endpoint, intensity, intensity_reason, status, \
-             input_tokens, output_tokens, skill_tokens, streamed, usage_source \
+             input_tokens, output_tokens, skill_tokens, context_tokens_before, context_tokens_after, streamed, usage_source \
              FROM usage_events WHERE user_id = $1 ORDER BY id DESC LIMIT $2",
         )
         .bind(user_id)
@@ -97,6 +97,8 @@ impl Store {
                 input_tokens: r.try_get("input_tokens")?,
                 output_tokens: r.try_get("output_tokens")?,
                 skill_tokens: r.try_get("skill_tokens")?,
+                context_tokens_before: r.try_get("context_tokens_before")?,
+                context_tokens_after: r.try_get("context_tokens_after")?,
                 streamed: r.try_get::<i64, _>("streamed")? != 0,
                 usage_source: r.try_get("usage_source")?,
             })
@@ -119,6 +121,8 @@ pub struct UsageSummaryRow {
     pub input_tokens: i64,
     pub output_tokens: i64,
     pub skill_tokens: i64,
+    pub context_tokens_before: Option<i64>,
+    pub context_tokens_after: Option<i64>,
     pub streamed: bool,
     pub usage_source: String,
 }

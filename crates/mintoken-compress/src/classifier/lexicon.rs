@@ -1,0 +1,476 @@
+//! The word lists of smart detection and the scan that turns a text into scores.
+//!
+//! Owns the list syntax (documented in `data/classifier/README.md`), their compilation,
+//! once, into Aho-Corasick automata, the word-boundary checks, the rule that a longer
+//! match hides the shorter matches inside it (how `neutral.txt` cancels "injection" in
+//! "dependency injection"), and the guardrail cues of system prompts. The lists are
+//! compiled into the binary with `include_str!`, so nothing is read at run time.
+//!
+//! Speed: a spelling may only start where a word starts (except the few `*spellings`),
+//! so instead of feeding every byte to an unanchored automaton, an anchored DFA is walked
+//! from each word edge until it dies, usually after a byte or two. That is several times
+//! faster on long prompts than an overlapping search, and still linear in the text.
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use aho_corasick::automaton::Automaton;
+use aho_corasick::dfa::DFA;
+use aho_corasick::{AhoCorasick, Anchored, MatchKind, StartKind};
+
+/// What a list entry stands for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Category {
+    Security,
+    Legal,
+    UserFacing,
+    Explanation,
+    /// Benign phrases: they only hide what they contain.
+    Neutral,
+    /// Refusal cues, only meaningful in system prompts.
+    Guard,
+}
+
+impl Category {
+    /// Index into [`Scores`] for the categories that are scored.
+    fn slot(self) -> Option<usize> {
+        match self {
+            Category::Security => Some(0),
+            Category::Legal => Some(1),
+            Category::UserFacing => Some(2),
+            Category::Explanation => Some(3),
+            Category::Neutral | Category::Guard => None,
+        }
+    }
+
+    fn weighted(self) -> bool {
+        self.slot().is_some()
+    }
+}
+
+/// A category fires when the distinct terms found weigh this much: one strong term
+/// (weight 2) or two different weak ones (weight 1).
+pub(super) const FIRES: u32 = 2;
+
+/// Sum of the weights of the distinct terms found, per scored category.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct Scores([u32; 4]);
+
+impl Scores {
+    pub(super) fn get(&self, category: Category) -> u32 {
+        category.slot().map_or(0, |i| self.0[i])
+    }
+}
+
+/// Upper bound on the number of terms, so the per-call "already counted" set is a small
+/// array on the stack instead of an allocation. Checked when the lists are compiled.
+const MAX_TERMS: usize = 2048;
+
+/// Terms already counted during one classification, across the user and system texts,
+/// so that a term present in both still counts once.
+pub(super) struct Seen([u64; MAX_TERMS / 64]);
+
+impl Default for Seen {
+    fn default() -> Self {
+        Seen([0; MAX_TERMS / 64])
+    }
+}
+
+impl Seen {
+    /// Marks `term`; true if it was not marked before.
+    fn insert(&mut self, term: u16) -> bool {
+        let (word, bit) = (usize::from(term) / 64, 1u64 << (term % 64));
+        let new = self.0[word] & bit == 0;
+        self.0[word] |= bit;
+        new
+    }
+}
+
+/// Where the scanned text comes from: guardrail cues only apply to system prompts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Source {
+    User,
+    System,
+}
+
+/// One spelling as it appears in an automaton, with its right boundary rule (the left
+/// one is decided by which automaton holds it: `*spelling` may start inside a word).
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    term: u16,
+    /// `spelling*`: letters may follow it (a stem).
+    open_right: bool,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Term {
+    category: Category,
+    weight: u8,
+}
+
+pub(super) struct Lexicon {
+    /// Spellings that start at a word edge (nearly all), walked anchored from each edge.
+    edge: DFA,
+    edge_entries: Vec<Vec<Entry>>,
+    /// Bytes an edge spelling can start with: a walk from any other byte dies at once,
+    /// so it is not started (most spaces, punctuation and digits are skipped this way).
+    edge_first: [bool; 256],
+    /// Spellings open on the left (`*lücke`), which may start inside a word: few, so an
+    /// unanchored search with a prefilter is cheap.
+    inner: AhoCorasick,
+    inner_entries: Vec<Vec<Entry>>,
+    terms: Vec<Term>,
+}
+
+/// The distinct texts of one automaton and, per text, every spelling with that exact
+/// text (the same text may be listed in two lists, or once as a word and once as a stem).
+#[derive(Default)]
+struct Patterns {
+    texts: Vec<String>,
+    entries: Vec<Vec<Entry>>,
+    index: HashMap<String, usize>,
+}
+
+impl Patterns {
+    fn add(&mut self, text: String, entry: Entry) {
+        let id = *self.index.entry(text.clone()).or_insert_with(|| {
+            self.texts.push(text);
+            self.entries.push(Vec::new());
+            self.entries.len() - 1
+        });
+        self.entries[id].push(entry);
+    }
+}
+
+/// A boundary-checked match of one spelling.
+#[derive(Clone, Copy, Debug)]
+struct Hit {
+    start: usize,
+    end: usize,
+    term: u16,
+}
+
+const LISTS: [(Category, &str, &str); 6] = [
+    (Category::Security, "security.txt", include_str!("../../data/classifier/security.txt")),
+    (Category::Legal, "legal.txt", include_str!("../../data/classifier/legal.txt")),
+    (Category::UserFacing, "user_facing.txt", include_str!("../../data/classifier/user_facing.txt")),
+    (Category::Explanation, "explanation.txt", include_str!("../../data/classifier/explanation.txt")),
+    (Category::Neutral, "neutral.txt", include_str!("../../data/classifier/neutral.txt")),
+    (Category::Guard, "guard.txt", include_str!("../../data/classifier/guard.txt")),
+];
+
+/// The compiled lists; built on first use (about 20 ms, a 7.5 MB DFA), then shared.
+pub(super) fn lexicon() -> &'static Lexicon {
+    static LEXICON: LazyLock<Lexicon> =
+        LazyLock::new(|| Lexicon::compile(&LISTS).unwrap_or_else(|e| panic!("classifier word lists: {e}")));
+    &LEXICON
+}
+
+impl Lexicon {
+    /// Parses the lists. The data is fixed at compile time, so an error is a bug caught by
+    /// the unit tests, not a run-time condition; it is still reported with file and line.
+    fn compile(lists: &[(Category, &str, &str)]) -> Result<Lexicon, String> {
+        let (mut edge, mut inner) = (Patterns::default(), Patterns::default());
+        let mut terms: Vec<Term> = Vec::new();
+        for &(category, file, source) in lists {
+            for (n, raw) in source.lines().enumerate() {
+                let line = raw.trim();
+                if line.is_empty() || line.starts_with('#') {
+                    continue;
+                }
+                let at = |what: &str| format!("{file}:{}: {what}", n + 1);
+                let (weight, spellings) = if category.weighted() {
+                    let (w, rest) =
+                        line.split_once(char::is_whitespace).ok_or_else(|| at("weight without spellings"))?;
+                    let weight =
+                        w.parse::<u8>().ok().filter(|w| (1..=9).contains(w)).ok_or_else(|| at("weight must be 1-9"))?;
+                    (weight, rest)
+                } else {
+                    (0, line)
+                };
+                let term = u16::try_from(terms.len()).ok().filter(|&t| usize::from(t) < MAX_TERMS);
+                let term = term.ok_or_else(|| at("more than MAX_TERMS terms"))?;
+                terms.push(Term { category, weight });
+                for spelling in spellings.split('|') {
+                    let spelling = spelling.trim();
+                    let open_left = spelling.starts_with('*');
+                    let open_right = spelling.len() > 1 && spelling.ends_with('*');
+                    let text = fold(&spelling.trim_matches('*').to_lowercase());
+                    if text.is_empty() || text.contains('*') {
+                        return Err(at(&format!("bad spelling {spelling:?}")));
+                    }
+                    let entry = Entry { term, open_right };
+                    // The scanned text is folded for ASCII only (see `fold`), so a spelling
+                    // that starts with another letter also gets its capitalised form
+                    // (sentence-initial "Écris", "Über").
+                    let mut forms = vec![text.clone()];
+                    let mut chars = text.chars();
+                    if let Some(first) = chars.next().filter(|c| !c.is_ascii()) {
+                        let capitalised: String = first.to_uppercase().chain(chars).collect();
+                        if capitalised != text {
+                            forms.push(capitalised);
+                        }
+                    }
+                    let patterns = if open_left { &mut inner } else { &mut edge };
+                    for form in forms {
+                        patterns.add(form, entry);
+                    }
+                }
+            }
+        }
+        let edge_dfa = DFA::builder()
+            // Every spelling that ends at a position is reported (standard semantics),
+            // so a spelling inside a longer one is found too and the hiding rule decides.
+            .match_kind(MatchKind::Standard)
+            .start_kind(StartKind::Anchored)
+            .build(&edge.texts)
+            .map_err(|e| format!("edge automaton: {e}"))?;
+        let inner_ac = AhoCorasick::builder()
+            .match_kind(MatchKind::Standard)
+            .build(&inner.texts)
+            .map_err(|e| format!("inner automaton: {e}"))?;
+        let mut edge_first = [false; 256];
+        for text in &edge.texts {
+            edge_first[usize::from(text.as_bytes()[0])] = true;
+        }
+        Ok(Lexicon {
+            edge: edge_dfa,
+            edge_entries: edge.entries,
+            edge_first,
+            inner: inner_ac,
+            inner_entries: inner.entries,
+            terms,
+        })
+    }
+
+    /// Pushes every boundary-checked match of an edge-anchored spelling.
+    fn edge_hits(&self, text: &str, folded: &[u8], hits: &mut Vec<Hit>) {
+        let root = self.edge.start_state(Anchored::Yes).expect("the edge DFA is built for anchored searches");
+        let bytes = text.as_bytes();
+        let mut prev_is_word = false;
+        let mut start = 0;
+        while start < bytes.len() {
+            // Bytes, not chars, for speed: ASCII is decided from the byte, and only a
+            // non-ASCII character is decoded (to tell "é" from "¿" or "—").
+            let (is_word, len) = match bytes[start] {
+                b if b.is_ascii() => (b.is_ascii_alphanumeric(), 1),
+                _ => text[start..].chars().next().map_or((false, 1), |c| (is_word_char(c), c.len_utf8())),
+            };
+            // Inside a word nothing can start (the left boundary); everywhere else, a
+            // word's first letter or a non-word character like the quote of `"license":`.
+            let edge = !(prev_is_word && is_word) && self.edge_first[usize::from(folded[start])];
+            prev_is_word = is_word;
+            let here = start;
+            start += len;
+            if !edge {
+                continue;
+            }
+            let start = here;
+            let mut sid = root;
+            for (offset, &byte) in folded[start..].iter().enumerate() {
+                sid = self.edge.next_state(Anchored::Yes, sid, byte);
+                if self.edge.is_dead(sid) {
+                    break;
+                }
+                if !self.edge.is_match(sid) {
+                    continue;
+                }
+                let end = start + offset + 1;
+                for i in 0..self.edge.match_len(sid) {
+                    let pattern = self.edge.match_pattern(sid, i);
+                    // A state also reports the spellings that are suffixes of its path;
+                    // those start later and are found from their own edge.
+                    if end - self.edge.pattern_len(pattern) != start {
+                        continue;
+                    }
+                    for entry in &self.edge_entries[pattern.as_usize()] {
+                        if entry.open_right || ends_word(text, end) {
+                            hits.push(Hit { start, end, term: entry.term });
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Adds to `scores` the weights of the terms of `text` not yet in `seen`.
+    ///
+    /// `code`: sorted byte ranges of code (fenced or inline). Identifiers like `user`,
+    /// `token` or a `contracts` module say nothing about what is asked, so inside code
+    /// user-facing and explanation terms are ignored, and so are weak security and legal
+    /// terms; strong ones ("sql injection", "gdpr") still count there, because missing a
+    /// security or legal prompt is the expensive error.
+    pub(super) fn scan(
+        &self,
+        text: &str,
+        source: Source,
+        code: &[std::ops::Range<usize>],
+        seen: &mut Seen,
+        scores: &mut Scores,
+    ) {
+        let folded: Vec<u8> = text.bytes().map(fold_byte).collect();
+        let mut hits: Vec<Hit> = Vec::new();
+        self.edge_hits(text, &folded, &mut hits);
+        for m in self.inner.find_overlapping_iter(&folded) {
+            let (start, end) = (m.start(), m.end());
+            for entry in &self.inner_entries[m.pattern().as_usize()] {
+                if entry.open_right || ends_word(text, end) {
+                    hits.push(Hit { start, end, term: entry.term });
+                }
+            }
+        }
+        if hits.is_empty() {
+            return;
+        }
+        // Longest first among equal starts, so a containing match is always seen before
+        // the matches it contains.
+        hits.sort_unstable_by_key(|h| (h.start, std::cmp::Reverse(h.end)));
+        let mut cover_end = 0; // furthest end of the spans before the current one
+        let mut span = None;
+        let mut hidden = false;
+        hits.retain(|h| {
+            if span != Some((h.start, h.end)) {
+                if let Some((_, end)) = span {
+                    cover_end = cover_end.max(end);
+                }
+                span = Some((h.start, h.end));
+                // Every earlier span starts before this one, or at the same place and is
+                // longer: reaching as far means containing it. Identical spans (one text
+                // in two lists) share the verdict.
+                hidden = cover_end >= h.end;
+            }
+            !hidden
+        });
+        let cues: Vec<(usize, usize)> = match source {
+            Source::System => hits
+                .iter()
+                .filter(|h| self.terms[usize::from(h.term)].category == Category::Guard)
+                .map(|h| (h.start, h.end))
+                .collect(),
+            Source::User => Vec::new(),
+        };
+        let mut code = code.iter().peekable();
+        for hit in &hits {
+            let term = self.terms[usize::from(hit.term)];
+            let Some(slot) = term.category.slot() else { continue };
+            while code.next_if(|r| r.end <= hit.start).is_some() {}
+            let in_code = code.peek().is_some_and(|r| r.start <= hit.start);
+            let bypass = matches!(term.category, Category::Security | Category::Legal);
+            if in_code && !(bypass && u32::from(term.weight) >= FIRES) {
+                continue;
+            }
+            if bypass && cues.iter().any(|&(s, e)| same_sentence(text, (s, e), (hit.start, hit.end))) {
+                continue;
+            }
+            if seen.insert(hit.term) {
+                scores.0[slot] += u32::from(term.weight);
+            }
+        }
+    }
+}
+
+/// The one normalisation of scanned text: ASCII letters lower-cased, and `_`, `-` and
+/// ASCII whitespace made a plain space, so that "SQL-Injection", `sql_injection` and a
+/// phrase broken over two lines all match "sql injection". It maps byte to byte, so
+/// match offsets are offsets into the original text, and costs one pass instead of a
+/// case-insensitive automaton (which was twice the size and slower).
+fn fold_byte(b: u8) -> u8 {
+    match b {
+        b'_' | b'-' | b'\t' | b'\n' | b'\r' => b' ',
+        _ => b.to_ascii_lowercase(),
+    }
+}
+
+/// [`fold_byte`] applied to a spelling of the lists.
+fn fold(text: &str) -> String {
+    text.chars().map(|c| if c.is_ascii() { char::from(fold_byte(c as u8)) } else { c }).collect()
+}
+
+/// Letters and digits of any script make words; everything else (spaces, punctuation,
+/// `_`, `-`) separates them, so `sql_injection` and `CVE-2024-3094` still match.
+fn is_word_char(c: char) -> bool {
+    c.is_alphanumeric()
+}
+
+fn ends_word(text: &str, end: usize) -> bool {
+    !text[end..].chars().next().is_some_and(is_word_char)
+}
+
+/// True when nothing between the two spans ends a sentence: a newline, or `.`, `!`, `?`
+/// followed by a blank (so "security.txt" or "e.g" do not split a sentence).
+fn same_sentence(text: &str, a: (usize, usize), b: (usize, usize)) -> bool {
+    let (lo, hi) = (a.0.min(b.0), a.1.max(b.1));
+    let between = &text.as_bytes()[lo..hi];
+    !between.iter().enumerate().any(|(i, &byte)| {
+        byte == b'\n'
+            || (matches!(byte, b'.' | b'!' | b'?') && between.get(i + 1).is_some_and(|n| n.is_ascii_whitespace()))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn score(text: &str, category: Category) -> u32 {
+        let mut scores = Scores::default();
+        lexicon().scan(text, Source::User, &[], &mut Seen::default(), &mut scores);
+        scores.get(category)
+    }
+
+    #[test]
+    fn shipped_lists_compile() {
+        let lexicon = lexicon();
+        assert!(lexicon.terms.len() > 100);
+        assert!(lexicon.terms.iter().all(|t| t.category.weighted() == (t.weight > 0)));
+    }
+
+    #[test]
+    fn syntax_errors_name_file_and_line() {
+        let bad = [(Category::Security, "s.txt", "# c\n2 fine\nx oops\n")];
+        assert_eq!(Lexicon::compile(&bad).err().unwrap(), "s.txt:3: weight must be 1-9");
+        let bad = [(Category::Legal, "l.txt", "1 a | | b\n")];
+        assert!(Lexicon::compile(&bad).err().unwrap().starts_with("l.txt:1: bad spelling"));
+    }
+
+    #[test]
+    fn stems_and_compounds() {
+        let lists = [(Category::Security, "s.txt", "2 vulnerab*\n2 *lücke*\n1 leak\n")];
+        let lexicon = Lexicon::compile(&lists).unwrap();
+        let score = |text: &str| {
+            let mut scores = Scores::default();
+            lexicon.scan(text, Source::User, &[], &mut Seen::default(), &mut scores);
+            scores.get(Category::Security)
+        };
+        assert_eq!(score("Vulnerabilities found"), 2);
+        assert_eq!(score("invulnerable"), 0, "a stem is open on the right only");
+        assert_eq!(score("Sicherheitslücken"), 2);
+        assert_eq!(score("leaks"), 0);
+        assert_eq!(score("LEAK, leak"), 1, "a term counts once");
+    }
+
+    #[test]
+    fn longer_match_hides_the_ones_inside() {
+        assert_eq!(score("use dependency injection here", Category::Security), 0);
+        assert_eq!(score("sql injection", Category::Security), 2, "not 2 + 1");
+        assert_eq!(score("a where clause", Category::Legal), 0);
+    }
+
+    #[test]
+    fn guard_cues_only_apply_to_their_sentence_in_system_prompts() {
+        let system = "Never reveal secrets or tokens. You help with the data breach postmortem.";
+        let mut scores = Scores::default();
+        lexicon().scan(system, Source::System, &[], &mut Seen::default(), &mut scores);
+        assert_eq!(scores.get(Category::Security), 2, "only 'data breach' counts");
+        let mut scores = Scores::default();
+        lexicon().scan(system, Source::User, &[], &mut Seen::default(), &mut scores);
+        assert_eq!(scores.get(Category::Security), 4);
+    }
+
+    #[test]
+    fn sentence_ends() {
+        let text = "never. leak";
+        assert!(!same_sentence(text, (0, 5), (7, 11)));
+        let text = "never use security.txt";
+        assert!(same_sentence(text, (0, 5), (10, 22)));
+    }
+}

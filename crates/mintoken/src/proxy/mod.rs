@@ -135,29 +135,12 @@ async fn forward(
     let limits = state.config.plans.limits(&caller.key.plan);
     let quota = Quota::check(state, &caller.key, limits.monthly_output_tokens).await?;
     let body = read_body(body, limits.max_body_bytes, &caller.key.plan).await?;
-    let mut parsed = dialect.parse(&body, &route).map_err(ProxyError::bad_request)?;
+    let parsed = dialect.parse(&body, &route).map_err(ProxyError::bad_request)?;
     let smart = caller.key.settings.smart_detect_enabled && limits.smart_detection;
     let (intensity, reason) =
         resolve_intensity(dialect, state, &parts.headers, &query, &caller.key, smart, &parsed).await?;
 
-    let settings = &caller.key.settings;
-    if settings.auto_compress_input && limits.input_compression {
-        on_conversation(dialect, &mut parsed, |members, shape| input::compress_conversation(members, shape).changed)?;
-    }
-    let context = match settings.context_compress {
-        true => {
-            let level = settings.context_compress_level;
-            let mut report = None;
-            on_conversation(dialect, &mut parsed, |members, shape| {
-                let r = context::compress(members, shape, level);
-                let changed = r.skipped.is_none();
-                report = Some(r);
-                changed
-            })?;
-            report
-        }
-        false => None,
-    };
+    let (mut parsed, context) = compress(dialect, parsed, &caller.key.settings, limits.input_compression).await?;
     let skill = mintoken_compress::skill::text(intensity);
     if let Some(skill) = skill {
         dialect.inject_skill(&mut parsed, skill).map_err(ProxyError::bad_request)?;
@@ -336,6 +319,43 @@ async fn resolve_intensity(
     }
     let class = mintoken_compress::classifier::classify(&text.latest_user, &text.system);
     Ok((class.intensity(), IntensityReason::Classifier))
+}
+
+/// Input compression (when the key asks and the plan allows) then context compression
+/// (when the key asks), SPEC §4. CPU work proportional to the body, so it runs on the
+/// blocking pool rather than holding up a runtime worker.
+async fn compress(
+    dialect: &'static dyn Dialect,
+    mut request: dialect::ParsedRequest,
+    settings: &crate::store::KeySettings,
+    plan_allows_input: bool,
+) -> Result<(dialect::ParsedRequest, Option<ContextReport>), ProxyError> {
+    let input_on = settings.auto_compress_input && plan_allows_input;
+    let context_level = settings.context_compress.then_some(settings.context_compress_level);
+    if !input_on && context_level.is_none() {
+        return Ok((request, None));
+    }
+    let work = move || -> Result<_, ProxyError> {
+        if input_on {
+            on_conversation(dialect, &mut request, |members, shape| {
+                input::compress_conversation(members, shape).changed
+            })?;
+        }
+        let mut report = None;
+        if let Some(level) = context_level {
+            on_conversation(dialect, &mut request, |members, shape| {
+                let r = context::compress(members, shape, level);
+                let changed = r.skipped.is_none();
+                report = Some(r);
+                changed
+            })?;
+        }
+        Ok((request, report))
+    };
+    tokio::task::spawn_blocking(work).await.map_err(|e| {
+        tracing::error!(error = %e, "compression task failed");
+        ProxyError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error while compressing the request")
+    })?
 }
 
 /// Runs a compression step (SPEC §4) on the conversation. Only the members the

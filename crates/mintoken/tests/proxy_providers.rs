@@ -20,6 +20,11 @@ fn assert_no_mintoken_key(req: &mintoken_mock::RecordedRequest, raw: &str) {
     assert!(!req.body_text().contains(raw));
 }
 
+/// An Anthropic-SDK-style request: the mintoken key in `x-api-key`.
+fn anthropic(app: &TestApp, path: &str, raw: &str) -> reqwest::RequestBuilder {
+    app.http.post(app.url(path)).header("x-api-key", raw).header("x-provider-key", PROVIDER_KEY)
+}
+
 fn anthropic_body() -> Value {
     json!({"model": "claude-sonnet-4-5", "max_tokens": 256, "messages": [{"role": "user", "content": "Hello"}]})
 }
@@ -89,15 +94,7 @@ async fn anthropic_streaming_is_relayed_verbatim_and_metered() {
     let mut body = anthropic_body();
     body["stream"] = json!(true);
     body["system"] = json!("Be brief.");
-    let resp = app
-        .http
-        .post(app.url("/v1/messages"))
-        .header("x-api-key", raw)
-        .header("x-provider-key", PROVIDER_KEY)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let resp = anthropic(&app, "/v1/messages", raw).json(&body).send().await.unwrap();
     assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
     let text = resp.text().await.unwrap();
     for event in ["message_start", "content_block_start", "content_block_delta", "message_delta", "message_stop"] {
@@ -116,15 +113,7 @@ async fn anthropic_count_tokens_is_passed_through_unchanged_and_not_metered() {
     let (_, key) = app.user_with_key("c@example.com").await;
     let raw = key["raw_key"].as_str().unwrap();
     let body = json!({"model": "claude-sonnet-4-5", "messages": [{"role": "user", "content": "Count me"}]});
-    let resp = app
-        .http
-        .post(app.url("/v1/messages/count_tokens"))
-        .header("x-api-key", raw)
-        .header("x-provider-key", PROVIDER_KEY)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let resp = anthropic(&app, "/v1/messages/count_tokens", raw).json(&body).send().await.unwrap();
     assert_eq!(resp.status(), 200);
     let answer: Value = resp.json().await.unwrap();
     assert!(answer["input_tokens"].as_i64().unwrap() > 0);

@@ -5,7 +5,9 @@
 //!
 //! `cargo run -p mintoken-compress --release --example classifier_report [-- --misses]`;
 //! `--misses` also lists the misclassified prompts of the tuning split (the ones the word
-//! lists may be tuned against), `--misses-test` those of the test split.
+//! lists may be tuned against), `--misses-test` those of the test split; `--batch NAME`
+//! prints the full figures and the misclassified prompts of one writing batch
+//! (`--batch fresh5`).
 
 #[path = "../tests/classifier_eval/mod.rs"]
 mod classifier_eval;
@@ -32,6 +34,12 @@ fn main() {
     }
     if args.iter().any(|a| a == "--misses-test") {
         print_misses("test", &test);
+    }
+    if let Some(batch) = args.iter().position(|a| a == "--batch").and_then(|i| args.get(i + 1)) {
+        let subset: Vec<&Prompt> = prompts.iter().filter(|p| &p.batch == batch).collect();
+        println!("## batch {batch}\n");
+        println!("{}", Eval::of(subset.iter().copied()).render());
+        print_misses(batch, &subset);
     }
 }
 

@@ -1,4 +1,4 @@
-//! The labelled prompt set of smart detection and the metrics computed on it. Shared by
+//! The labelled prompt set of smart detection (`data/classifier/*.jsonl`) and the metrics computed on it. Shared by
 //! `tests/classifier_targets.rs` (which asserts the targets) and
 //! `examples/classifier_report.rs` (which prints them), so both measure the same thing.
 
@@ -18,7 +18,7 @@ pub struct Prompt {
     pub trap: bool,
     /// Held out: the lists were not tuned on it.
     pub test: bool,
-    /// When it was written: "base" (before the lists), or "fresh1".."fresh3" (each
+    /// When it was written: "base" (before the lists), or "fresh1".."fresh5" (each
     /// written against frozen lists, measured, then added to the tuning data).
     pub batch: String,
 }
@@ -33,28 +33,41 @@ pub fn parse_class(name: &str) -> Option<Class> {
     Class::ALL.into_iter().find(|c| c.as_str() == name)
 }
 
-/// Loads the set; panics with the line number on a malformed line, since the file is ours.
+/// The files of the set: the base set with fresh1..fresh3, then one file per later
+/// fresh batch (each line marked `"split": "freshN"`).
+pub const FILES: [&str; 3] = ["prompts.jsonl", "fresh4.jsonl", "fresh5.jsonl"];
+
+/// Loads the set; panics with file and line on a malformed line, since the files are ours.
 pub fn load() -> Vec<Prompt> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/data/classifier/prompts.jsonl");
-    let raw = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    FILES.iter().flat_map(|file| load_file(file)).collect()
+}
+
+fn load_file(file: &str) -> Vec<Prompt> {
+    let path = format!("{}/data/classifier/{file}", env!("CARGO_MANIFEST_DIR"));
+    let raw = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     raw.lines()
         .enumerate()
         .filter(|(_, line)| !line.trim().is_empty())
         .map(|(n, line)| {
-            let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("line {}: {e}", n + 1));
+            let at = format!("{file}:{}", n + 1);
+            let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{at}: {e}"));
             let str_field = |k: &str| v.get(k).and_then(|x| x.as_str());
-            let label = str_field("label").and_then(parse_class).unwrap_or_else(|| panic!("line {}: bad label", n + 1));
+            let label = str_field("label").and_then(parse_class).unwrap_or_else(|| panic!("{at}: bad label"));
+            // `"split": "test"` is the held-out split of the base set; `"split": "freshN"`
+            // names the fresh batch of its own file.
+            let (test, split_batch) = match str_field("split") {
+                None => (false, None),
+                Some("test") => (true, None),
+                Some(fresh) if fresh.starts_with("fresh") => (false, Some(fresh)),
+                Some(other) => panic!("{at}: unknown split {other:?}"),
+            };
             Prompt {
-                text: str_field("text").unwrap_or_else(|| panic!("line {}: no text", n + 1)).to_owned(),
+                text: str_field("text").unwrap_or_else(|| panic!("{at}: no text")).to_owned(),
                 system: str_field("system").unwrap_or("").to_owned(),
                 label,
                 trap: v.get("trap").and_then(|x| x.as_bool()).unwrap_or(false),
-                test: match str_field("split") {
-                    None => false,
-                    Some("test") => true,
-                    Some(other) => panic!("line {}: unknown split {other:?}", n + 1),
-                },
-                batch: str_field("batch").unwrap_or("base").to_owned(),
+                test,
+                batch: str_field("batch").or(split_batch).unwrap_or("base").to_owned(),
             }
         })
         .collect()

@@ -3,11 +3,13 @@
 //!
 //! Owns the rule order and the [`Class`] → [`Intensity`] mapping. The word lists live in
 //! `data/classifier/*.txt` (compiled in, see `lexicon`), fenced-code detection in
-//! `fences`; the labelled prompts they were tuned on, and the measured precision and
+//! `fences`, the learned naive Bayes layer (`data/classifier/nb_weights.txt`, trained by
+//! `data/classifier/train_nb.py`) in `nb`; the labelled prompts they were tuned on, and the measured precision and
 //! recall, are in `data/classifier/prompts.jsonl` and `docs/classifier.md`.
 
 mod fences;
 mod lexicon;
+mod nb;
 
 use crate::Intensity;
 use lexicon::{Category, FIRES, Scores, Seen, Source};
@@ -64,7 +66,8 @@ impl std::fmt::Display for Class {
 /// none). Security/Legal look at both; the other classes only at `latest_user`.
 ///
 /// Rules, first match wins: security vocabulary → [`Class::Security`]; legal/compliance →
-/// [`Class::Legal`]; copy for end users → [`Class::UserFacing`]; two or more fenced code
+/// [`Class::Legal`]; the learned naive Bayes layer (`nb`, user text only) says "security or
+/// legal" → whichever of the two the lists scored higher (ties: security); copy for end users → [`Class::UserFacing`]; two or more fenced code
 /// blocks → [`Class::CodeHeavy`]; a request to explain → [`Class::Explanation`]; else
 /// [`Class::Plain`].
 pub fn classify(latest_user: &str, system: &str) -> Class {
@@ -88,6 +91,10 @@ pub fn classify(latest_user: &str, system: &str) -> Class {
         Class::Security
     } else if both.get(Category::Legal) >= FIRES {
         Class::Legal
+    } else if nb::model().fires(latest_user) {
+        // The learned layer only says "security or legal"; both bypass compression. The
+        // word lists' partial scores pick the name (ties: security).
+        if both.get(Category::Legal) > both.get(Category::Security) { Class::Legal } else { Class::Security }
     } else if user.get(Category::UserFacing) >= FIRES {
         Class::UserFacing
     } else if code.blocks >= 2 {
@@ -103,6 +110,7 @@ pub fn classify(latest_user: &str, system: &str) -> Class {
 /// call it once at start, like [`crate::tokens::warm_up`].
 pub fn warm_up() {
     let _ = lexicon::lexicon();
+    let _ = nb::model();
 }
 
 /// Cheap pre-check so the common prompt without code skips the code-span scan.

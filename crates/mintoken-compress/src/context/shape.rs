@@ -6,7 +6,6 @@
 //! Reading and writing use the same predicates in the same order, so the n-th text piece
 //! found by [`scan`] is the n-th slot returned by [`pieces_mut`].
 
-use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 
 use serde_json::{Map, Value};
@@ -55,14 +54,7 @@ pub(super) struct Scan<'a> {
     /// Tokens of all counted text that is not a tool result.
     pub other_tokens: usize,
     pub results: Vec<Found<'a>>,
-    /// Token counts of tool-result pieces already seen in this request, by hash: repeated
-    /// results (the ones deduplication is for) are counted once. Counting dominates the
-    /// cost of compression, so this matters.
-    counted: HashMap<u64, Vec<(&'a str, usize)>>,
 }
-
-/// Pieces shorter than this are counted directly; remembering them costs more than it saves.
-const REMEMBER_COUNT_FROM_BYTES: usize = 256;
 
 impl Scan<'_> {
     pub fn total_tokens(&self) -> usize {
@@ -73,7 +65,7 @@ impl Scan<'_> {
 /// Reads the request. `None` when the conversation member is missing or is not an array of
 /// objects (for Responses, a string `input` is accepted and has no tool results).
 pub(super) fn scan(body: &Map<String, Value>, shape: Shape) -> Option<Scan<'_>> {
-    let mut scan = Scan { len: 0, other_tokens: 0, results: Vec::new(), counted: HashMap::new() };
+    let mut scan = Scan { len: 0, other_tokens: 0, results: Vec::new() };
     match shape {
         Shape::OpenAiChat => scan_openai_chat(body, &mut scan)?,
         Shape::Anthropic => scan_anthropic(body, &mut scan)?,
@@ -88,8 +80,10 @@ fn objects<'a>(body: &'a Map<String, Value>, key: &str) -> Option<Vec<&'a Map<St
 }
 
 impl<'a> Scan<'a> {
+    /// Counting dominates the cost of compression; the process-wide cache makes text seen
+    /// before (earlier in this request or in an earlier turn of the session) nearly free.
     fn count(&mut self, text: &str) {
-        self.other_tokens += tokens::count(text);
+        self.other_tokens += tokens::count_cached(text);
     }
 
     /// Tool-call arguments given as structured JSON are counted in their compact form.
@@ -122,29 +116,14 @@ impl<'a> Scan<'a> {
         let mut result_hasher = DefaultHasher::new();
         let mut piece_tokens = Vec::with_capacity(pieces.len());
         for piece in &pieces {
-            let mut hasher = DefaultHasher::new();
-            piece.hash(&mut hasher);
-            let hash = hasher.finish();
+            let hash = tokens::text_hash(piece);
             hash.hash(&mut result_hasher);
-            piece_tokens.push(self.count_piece(piece, hash));
+            piece_tokens.push(tokens::count_hashed(piece, hash));
         }
         let has_marker = pieces.iter().any(|p| p.contains(MARKER_PREFIX));
         let tokens = piece_tokens.iter().sum();
         let hash = result_hasher.finish();
         self.results.push(Found { shape, at, payload, pieces, piece_tokens, opaque, has_marker, hash, tokens });
-    }
-
-    fn count_piece(&mut self, piece: &'a str, hash: u64) -> usize {
-        if piece.len() < REMEMBER_COUNT_FROM_BYTES {
-            return tokens::count(piece);
-        }
-        let seen = self.counted.entry(hash).or_default();
-        if let Some(&(_, tokens)) = seen.iter().find(|(p, _)| *p == piece) {
-            return tokens;
-        }
-        let tokens = tokens::count(piece);
-        seen.push((piece, tokens));
-        tokens
     }
 }
 

@@ -44,32 +44,53 @@ pub fn omitted_marker(lines: usize) -> String {
 /// between; each run of removed lines becomes one marker line. Lines are cut on `\n` and
 /// keep their terminators, so kept lines are byte-exact. `None` when nothing would be
 /// removed.
+///
+/// The error patterns are searched once over the whole middle (no pattern spans a line
+/// break, so every line holding one has a match starting in it), not line by line.
 pub(super) fn cut(text: &str, head: usize, tail: usize) -> Option<String> {
     let lines = line_count(text);
     if lines <= head + tail {
         return None;
     }
-    let tail_start = lines - tail;
+    let middle_start = line_start(text, head);
+    let middle_end = line_start(text, lines - tail);
+    let middle = &text[middle_start..middle_end];
     let mut out = String::with_capacity(text.len() / 4);
-    let mut omitted = 0;
+    out.push_str(&text[..middle_start]);
+    // Bytes of `middle` before this are written out or stood for by a marker.
+    let mut done = 0;
     let mut any_omitted = false;
-    for (index, line) in text.split_inclusive('\n').enumerate() {
-        if index < head || index >= tail_start || is_error_line(line) {
-            if omitted > 0 {
-                push_marker_line(&mut out, omitted);
-                omitted = 0;
-            }
-            out.push_str(line);
-        } else {
-            omitted += 1;
+    for found in ERROR_LINES.find_iter(middle) {
+        if found.start() < done {
+            continue; // another match in a line already kept
+        }
+        let start = middle[..found.start()].rfind('\n').map_or(0, |i| i + 1);
+        let end = middle[found.end()..].find('\n').map_or(middle.len(), |i| found.end() + i + 1);
+        let omitted = line_count(&middle[done..start]);
+        if omitted > 0 {
+            push_marker_line(&mut out, omitted);
             any_omitted = true;
         }
+        out.push_str(&middle[start..end]);
+        done = end;
     }
+    let omitted = line_count(&middle[done..]);
     if omitted > 0 {
-        // Only reachable with `tail == 0`: the result ends in removed lines.
+        // Without `tail == 0` this run is followed by the tail lines.
         push_marker_line(&mut out, omitted);
+        any_omitted = true;
     }
+    out.push_str(&text[middle_end..]);
     any_omitted.then_some(out)
+}
+
+/// Byte offset where the 0-based line `n` starts (the text's length when `n` is past the
+/// last line).
+fn line_start(text: &str, n: usize) -> usize {
+    match n.checked_sub(1) {
+        None => 0,
+        Some(before) => text.match_indices('\n').nth(before).map_or(text.len(), |(i, _)| i + 1),
+    }
 }
 
 fn push_marker_line(out: &mut String, lines: usize) {
@@ -123,6 +144,56 @@ mod tests {
         }
         assert!(!is_error_line("   Compiling serde v1.0.200"));
         assert!(!is_error_line("no warnings here"));
+    }
+
+    /// The line-by-line definition `cut` must keep matching.
+    fn cut_reference(text: &str, head: usize, tail: usize) -> Option<String> {
+        let lines = line_count(text);
+        if lines <= head + tail {
+            return None;
+        }
+        let tail_start = lines - tail;
+        let mut out = String::new();
+        let mut omitted = 0;
+        let mut any_omitted = false;
+        for (index, line) in text.split_inclusive('\n').enumerate() {
+            if index < head || index >= tail_start || is_error_line(line) {
+                if omitted > 0 {
+                    push_marker_line(&mut out, omitted);
+                    omitted = 0;
+                }
+                out.push_str(line);
+            } else {
+                omitted += 1;
+                any_omitted = true;
+            }
+        }
+        if omitted > 0 {
+            push_marker_line(&mut out, omitted);
+        }
+        any_omitted.then_some(out)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn cut_matches_the_line_by_line_definition(
+            lines in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "", "ok", "x error y", "ERROR", "Fail fail", "warning", "warning: w", "é ✓",
+                    "panic error", "  Compiling x", "traceback", "seg", "mentation fault",
+                ]),
+                0..40,
+            ),
+            final_newline in proptest::bool::ANY,
+            head in 0usize..6,
+            tail in 0usize..6,
+        ) {
+            let mut text = lines.join("\n");
+            if final_newline && !text.is_empty() {
+                text.push('\n');
+            }
+            proptest::prop_assert_eq!(cut(&text, head, tail), cut_reference(&text, head, tail));
+        }
     }
 
     #[test]

@@ -18,7 +18,7 @@ pub struct Prompt {
     pub trap: bool,
     /// Held out: the lists were not tuned on it.
     pub test: bool,
-    /// When it was written: "base" (before the lists), or "fresh1".."fresh5" (each
+    /// When it was written: "base" (before the lists), or "fresh1".."fresh6" (each
     /// written against frozen lists, measured, then added to the tuning data).
     pub batch: String,
 }
@@ -35,7 +35,7 @@ pub fn parse_class(name: &str) -> Option<Class> {
 
 /// The files of the set: the base set with fresh1..fresh3, then one file per later
 /// fresh batch (each line marked `"split": "freshN"`).
-pub const FILES: [&str; 3] = ["prompts.jsonl", "fresh4.jsonl", "fresh5.jsonl"];
+pub const FILES: [&str; 4] = ["prompts.jsonl", "fresh4.jsonl", "fresh5.jsonl", "fresh6.jsonl"];
 
 /// Loads the set; panics with file and line on a malformed line, since the files are ours.
 pub fn load() -> Vec<Prompt> {

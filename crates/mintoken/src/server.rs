@@ -152,7 +152,11 @@ impl Server {
         let store = Store::open(&config).await?;
         let secret = match &config.jwt_secret {
             Some(s) => s.expose().as_bytes().to_vec(),
-            None => load_or_create_secret(&config.data_dir.join("jwt_secret")).map_err(StartError::Secret)?,
+            // The data dir holds the secret even when the database lives elsewhere.
+            None => {
+                crate::store::create_private_dir(&config.data_dir)?;
+                load_or_create_secret(&config.data_dir.join("jwt_secret")).map_err(StartError::Secret)?
+            }
         };
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await

@@ -173,3 +173,22 @@ async fn the_jwt_secret_is_generated_owner_only() {
         assert_eq!(std::fs::metadata(app.dir.path().join("data")).unwrap().permissions().mode() & 0o777, 0o700);
     }
 }
+
+#[tokio::test]
+async fn the_secret_is_kept_in_the_data_dir_even_when_the_database_is_elsewhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("not-yet-created");
+    let args = mintoken::cli::ServeArgs {
+        store: mintoken::cli::StoreArgs {
+            data_dir: Some(data.clone()),
+            database_url: Some(format!("sqlite://{}?mode=rwc", dir.path().join("elsewhere.db").display())),
+            ..Default::default()
+        },
+        listen: Some("127.0.0.1:0".parse().unwrap()),
+        ..Default::default()
+    };
+    let server = mintoken::server::Server::start(mintoken::config::Config::load(&args).unwrap()).await.expect("starts");
+    assert!(data.join("jwt_secret").exists());
+    assert!(!data.join("mintoken.db").exists());
+    server.shutdown().await;
+}

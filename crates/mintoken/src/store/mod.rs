@@ -118,7 +118,7 @@ impl Store {
 }
 
 /// The data directory holds the database and the JWT secret: owner-only.
-fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
+pub fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
     let err = |source| StoreError::DataDir { path: dir.display().to_string(), source };
     std::fs::create_dir_all(dir).map_err(err)?;
     #[cfg(unix)]

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from mintoken_harness import PROVIDER_KEYS, REPO, Mock, Process, http_client, scrub_environment
+from mintoken_harness import PROVIDER_KEYS, REPO, Capture, Mock, Process, http_client, scrub_environment
 
 CONFIG_TOML = """\
 # Written by tests/sdk/conftest.py.
@@ -231,3 +231,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     if report.failed and _server_log:
         lines = _server_log[0].read_text(encoding="utf-8", errors="replace").splitlines()
         report.sections.append(("mintoken log (last 12 lines)", "\n".join(lines[-12:])))
+
+
+@pytest.fixture
+def capture() -> Capture:
+    """Records exactly what the SDK under test sent (one per test)."""
+    return Capture()

@@ -56,10 +56,6 @@ def make_client(
     )
 
 
-@pytest.fixture
-def capture() -> Capture:
-    return Capture()
-
 
 @pytest.fixture
 def client(server, account, capture):

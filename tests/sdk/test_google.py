@@ -48,10 +48,6 @@ def make_client(server, key: str, capture: Capture, *, version: str | None = Non
     )
 
 
-@pytest.fixture
-def capture() -> Capture:
-    return Capture()
-
 
 @pytest.fixture
 def client(server, account, capture):

@@ -52,10 +52,6 @@ def make_client(server, key: str | None, capture: Capture, *, provider_key: str 
     )
 
 
-@pytest.fixture
-def capture() -> Capture:
-    return Capture()
-
 
 @pytest.fixture
 def client(server, account, capture):

@@ -65,6 +65,9 @@ pub struct UsageRecord {
     pub input_tokens: i64,
     pub output_tokens: i64,
     pub skill_tokens: i64,
+    /// The key's `holdout_percent` drew this request: the skill was left out on purpose
+    /// so analytics can measure what it saves (SPEC §7).
+    pub holdout: bool,
     pub context_tokens_before: Option<i64>,
     pub context_tokens_after: Option<i64>,
     pub duration_ms: i64,

@@ -18,6 +18,7 @@ pub struct RequestMeter {
     pub intensity: Intensity,
     pub reason: IntensityReason,
     pub skill_tokens: i64,
+    pub holdout: bool,
     /// Conversation tokens before and after context compression, when it ran.
     pub context: Option<(i64, i64)>,
     pub streamed: bool,
@@ -51,6 +52,7 @@ impl RequestMeter {
             input_tokens: tokens.input,
             output_tokens: tokens.output,
             skill_tokens: self.skill_tokens,
+            holdout: self.holdout,
             context_tokens_before: self.context.map(|c| c.0),
             context_tokens_after: self.context.map(|c| c.1),
             duration_ms: self.started.elapsed().as_millis() as i64,

@@ -163,6 +163,7 @@ async fn forward(
         intensity,
         reason,
         skill_tokens: skill.map_or(0, meter::skill_tokens),
+        holdout: false,
         context: context.as_ref().map(|r| (r.tokens_before as i64, r.tokens_after as i64)),
         streamed: parsed.stream,
         started,

@@ -15,8 +15,8 @@ impl Store {
             sqlx::query(
                 "INSERT INTO usage_events (request_id, created_at, user_id, key_id, provider, model, endpoint, \
                  intensity, intensity_reason, status, input_tokens, output_tokens, skill_tokens, \
-                 context_tokens_before, context_tokens_after, duration_ms, upstream_ms, streamed, usage_source) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+                 context_tokens_before, context_tokens_after, duration_ms, upstream_ms, streamed, usage_source, holdout) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
             )
             .bind(&r.request_id)
             .bind(r.created_at)
@@ -37,6 +37,7 @@ impl Store {
             .bind(r.upstream_ms)
             .bind(flag(r.streamed))
             .bind(r.usage_source.as_str())
+            .bind(flag(r.holdout))
             .execute(&mut *tx)
             .await?;
         }

@@ -114,7 +114,7 @@ fn plan_message(ctx: &Ctx, headers: &HeaderMap, body: &[u8]) -> Result<Outcome, 
     let answer = Answer {
         id: format!("msg_mock{}", ctx.state.next_id()),
         model: parsed.model,
-        reply: Reply::choose(tool, ctx.behavior.reply()),
+        reply: Reply::choose(tool, &ctx.behavior.reply_for(body)),
         prompt_tokens: parsed.prompt_tokens,
     };
     Ok(if flag(&parsed.request, "stream") {

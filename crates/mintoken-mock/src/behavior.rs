@@ -3,6 +3,7 @@
 //! behaviour change never affects a response that is already being served.
 
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 
 /// Assistant text used when [`Behavior::reply_text`] is `None`.
 pub const DEFAULT_REPLY: &str = "Hello! This is the mock upstream answering your request.";
@@ -19,12 +20,45 @@ pub struct Behavior {
     pub reply_text: Option<String>,
     /// Failure to inject, see [`Fault`].
     pub fault: Option<Fault>,
+    /// Answer with exactly this many output tokens (words) when the request contains
+    /// the skill marker: a model that follows the compression skill answers shorter.
+    pub output_tokens_with_skill: Option<u64>,
+    /// Answer with exactly this many output tokens when the marker is absent.
+    pub output_tokens_without_skill: Option<u64>,
+    /// Text whose presence anywhere in the request body means "the skill was injected";
+    /// [`SKILL_MARKER`] when `None`.
+    pub skill_marker: Option<String>,
 }
+
+/// A sentence every one of mintoken's skill texts contains (all three levels), with no
+/// character JSON escapes, so it appears verbatim in any request body that carries the
+/// skill. mintoken's tests check it against the real skill texts.
+pub const SKILL_MARKER: &str =
+    "Keep code, commands, numbers, units, error messages, names and technical terms exactly as they are";
 
 impl Behavior {
     /// The assistant text this behaviour answers with.
     pub fn reply(&self) -> &str {
         self.reply_text.as_deref().unwrap_or(DEFAULT_REPLY)
+    }
+
+    /// Whether this request body carries the skill.
+    pub fn has_skill(&self, body: &[u8]) -> bool {
+        let marker = self.skill_marker.as_deref().unwrap_or(SKILL_MARKER).as_bytes();
+        !marker.is_empty() && body.windows(marker.len()).any(|w| w == marker)
+    }
+
+    /// The text to answer this request with: the reply, cut or repeated word by word to
+    /// the configured length when `output_tokens_with_skill` / `_without_skill` applies,
+    /// so every API reports that many output tokens and streams that many words.
+    pub fn reply_for(&self, body: &[u8]) -> Cow<'_, str> {
+        let length =
+            if self.has_skill(body) { self.output_tokens_with_skill } else { self.output_tokens_without_skill };
+        let Some(length) = length else { return Cow::Borrowed(self.reply()) };
+        let words: Vec<&str> = self.reply().split_whitespace().collect();
+        let words = if words.is_empty() { vec!["word"] } else { words };
+        let text: Vec<&str> = words.iter().copied().cycle().take(length as usize).collect();
+        Cow::Owned(text.join(" "))
     }
 }
 

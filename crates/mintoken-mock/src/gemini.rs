@@ -112,7 +112,7 @@ fn plan(ctx: &Ctx, target: &str, query: Option<&str>, headers: &HeaderMap, body:
     let answer = Answer {
         response_id: format!("mock-resp-{}", ctx.state.next_id()),
         model: model.to_owned(),
-        reply: Reply::choose(tool, ctx.behavior.reply()),
+        reply: Reply::choose(tool, &ctx.behavior.reply_for(body)),
         prompt_tokens: prompt,
     };
     Ok(match action {

@@ -49,6 +49,16 @@
 //! event per word; the pieces keep their whitespace so they concatenate to
 //! the reply exactly.
 //!
+//! # Answering shorter when the skill is present
+//!
+//! [`Behavior::output_tokens_with_skill`] and
+//! [`Behavior::output_tokens_without_skill`] fix the reply's length, in words (so in
+//! completion tokens, for every API, streamed or not), depending on whether the request
+//! body contains [`SKILL_MARKER`] (a sentence of every mintoken skill text; replace it
+//! with [`Behavior::skill_marker`]). The reply's words are repeated or cut to that
+//! length. A model that "follows the skill" is thus e.g. 100 tokens without it and 60
+//! with it: what mintoken's measured-savings analytics must then report.
+//!
 //! # Faults
 //!
 //! [`Behavior`] applies to every API route alike: `first_byte_delay_ms`
@@ -80,6 +90,6 @@ mod server;
 mod state;
 mod tokens;
 
-pub use behavior::{Behavior, DEFAULT_REPLY, Fault};
+pub use behavior::{Behavior, DEFAULT_REPLY, Fault, SKILL_MARKER};
 pub use record::{ChunkSent, RecordedRequest};
 pub use server::MockServer;

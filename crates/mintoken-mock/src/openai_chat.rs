@@ -59,7 +59,7 @@ fn plan(ctx: &Ctx, headers: &HeaderMap, body: &[u8]) -> Result<Outcome, Rejectio
         id: format!("chatcmpl-mock{}", ctx.state.next_id()),
         created: unix_now(),
         model,
-        reply: Reply::choose(tool, ctx.behavior.reply()),
+        reply: Reply::choose(tool, &ctx.behavior.reply_for(body)),
         prompt_tokens: prompt_tokens(chars),
         include_usage: map.get("stream_options").and_then(Value::as_object).is_some_and(|o| flag(o, "include_usage")),
     };

@@ -63,7 +63,7 @@ fn plan(ctx: &Ctx, headers: &HeaderMap, body: &[u8]) -> Result<Outcome, Rejectio
     let answer = Answer {
         number: ctx.state.next_id(),
         created: unix_now(),
-        reply: Reply::choose(tool, ctx.behavior.reply()),
+        reply: Reply::choose(tool, &ctx.behavior.reply_for(body)),
         prompt_tokens: prompt_tokens(instructions + input_chars),
         model,
         request,

@@ -101,6 +101,9 @@ fn behavior_json_round_trips() {
         chunk_delay_ms: 2,
         reply_text: Some("x".into()),
         fault: Some(Fault::StallAfterEvents { events: 3 }),
+        output_tokens_with_skill: Some(4),
+        output_tokens_without_skill: Some(9),
+        skill_marker: Some("marker".into()),
     };
     let text = serde_json::to_string(&behavior).unwrap();
     assert!(text.contains(r#""fault":{"kind":"stall_after_events","events":3}"#), "{text}");
@@ -146,4 +149,64 @@ async fn binary_listens_prints_its_url_and_stops_on_sigterm() {
     assert!(killed.success());
     let exit = tokio::task::spawn_blocking(move || child.wait()).await.unwrap().unwrap();
     assert!(exit.success(), "{exit:?}");
+}
+
+/// With `output_tokens_with_skill` / `_without_skill`, every API reports (and streams)
+/// the configured number of output tokens, depending on the skill marker.
+#[tokio::test]
+async fn answers_are_shorter_when_the_skill_marker_is_present() {
+    let server = MockServer::start().await;
+    let base = server.base_url();
+    let (status, _) = post_json(
+        &format!("{base}/_mock/behavior"),
+        &[],
+        &json!({"output_tokens_with_skill": 6, "output_tokens_without_skill": 25}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let skill = format!("Be brief. {}. Thanks.", mintoken_mock::SKILL_MARKER);
+    for (system, expected) in [(skill.as_str(), 6), ("You are helpful.", 25)] {
+        let (_, chat) = post_json(
+            &format!("{base}/v1/chat/completions"),
+            &[("authorization", "Bearer k")],
+            &json!({"model": "m", "messages": [{"role": "system", "content": system}, {"role": "user", "content": "hi"}]}),
+        )
+        .await;
+        assert_eq!(chat["usage"]["completion_tokens"], expected);
+        let text = chat["choices"][0]["message"]["content"].as_str().unwrap();
+        assert_eq!(text.split_whitespace().count(), expected);
+
+        let (_, msg) = post_json(
+            &format!("{base}/v1/messages"),
+            &[("x-api-key", "k")],
+            &json!({"model": "m", "max_tokens": 9, "system": system, "messages": [{"role": "user", "content": "hi"}]}),
+        )
+        .await;
+        assert_eq!(msg["usage"]["output_tokens"], expected);
+
+        let (_, gem) = post_json(
+            &format!("{base}/v1beta/models/g:generateContent"),
+            &[("x-goog-api-key", "k")],
+            &json!({"systemInstruction": {"parts": [{"text": system}]}, "contents": [{"parts": [{"text": "hi"}]}]}),
+        )
+        .await;
+        assert_eq!(gem["usageMetadata"]["candidatesTokenCount"], expected);
+
+        let (_, resp) = post_json(
+            &format!("{base}/v1/responses"),
+            &[("authorization", "Bearer k")],
+            &json!({"model": "m", "instructions": system, "input": "hi"}),
+        )
+        .await;
+        assert_eq!(resp["usage"]["output_tokens"], expected);
+    }
+    // Unset: the configured reply, whatever the request holds.
+    server.set_behavior(Behavior::default());
+    let (_, chat) = post_json(
+        &format!("{base}/v1/chat/completions"),
+        &[("authorization", "Bearer k")],
+        &json!({"model": "m", "messages": [{"role": "system", "content": skill}, {"role": "user", "content": "hi"}]}),
+    )
+    .await;
+    assert_eq!(chat["choices"][0]["message"]["content"], mintoken_mock::DEFAULT_REPLY);
 }

@@ -2,6 +2,7 @@
 //! the environment, then flags (flags win; clap already merges env and flags), and
 //! validated once at start-up.
 
+use crate::analytics::prices::{PriceOverride, PriceTable};
 use crate::cli::{LogFormat, ServeArgs, StoreArgs};
 use crate::plans::{PlanOverride, Plans};
 use crate::secret::Secret;
@@ -19,6 +20,7 @@ struct FileConfig {
     listen: Option<SocketAddr>,
     data_dir: Option<PathBuf>,
     database_url: Option<String>,
+    database_max_connections: Option<u32>,
     openai_base_url: Option<String>,
     anthropic_base_url: Option<String>,
     google_base_url: Option<String>,
@@ -31,8 +33,16 @@ struct FileConfig {
     upstream_timeout_secs: Option<u64>,
     shutdown_grace_secs: Option<u64>,
     default_plan: Option<String>,
+    playground_allow_private_base_urls: Option<bool>,
+    #[serde(default)]
+    admin_emails: Vec<String>,
     #[serde(default)]
     plans: BTreeMap<String, PlanOverride>,
+    /// Days usage rows are kept before being rolled up into monthly aggregates (0 = forever).
+    usage_retention_days: Option<u32>,
+    /// Per-model price overrides: `[prices."gpt-4o"] input_per_mtok = 2.5, output_per_mtok = 10`.
+    #[serde(default)]
+    prices: BTreeMap<String, PriceOverride>,
 }
 
 #[derive(Debug, Clone)]
@@ -40,6 +50,8 @@ pub struct Config {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
     pub database_url: Option<String>,
+    /// PostgreSQL connection pool size per instance (SQLite uses a fixed small pool).
+    pub database_max_connections: u32,
     pub openai_base_url: String,
     pub anthropic_base_url: String,
     pub google_base_url: String,
@@ -55,6 +67,15 @@ pub struct Config {
     pub shutdown_grace: Duration,
     pub default_plan: String,
     pub plans: Plans,
+    /// Usage rows older than this many days become monthly aggregates; 0 keeps them.
+    pub usage_retention_days: u32,
+    /// Model prices for analytics: the shipped table with the file's overrides.
+    pub prices: PriceTable,
+    /// Lets the playground's `custom_base_url` reach loopback, private and link-local
+    /// addresses (off: the server would otherwise call any internal service a user names).
+    pub playground_allow_private_base_urls: bool,
+    /// Accounts allowed to use the `/v1/admin/*` routes (lower-cased emails).
+    pub admin_emails: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +105,7 @@ impl Config {
             listen: args.listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8787))),
             data_dir: args.store.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from("./mintoken-data")),
             database_url: args.store.database_url.clone().or(file.database_url).filter(|u| !u.is_empty()),
+            database_max_connections: file.database_max_connections.unwrap_or(10).max(1),
             openai_base_url: base_url(args.openai_base_url.clone().or(file.openai_base_url), "https://api.openai.com")?,
             anthropic_base_url: base_url(
                 args.anthropic_base_url.clone().or(file.anthropic_base_url),
@@ -103,6 +125,10 @@ impl Config {
             shutdown_grace: secs(file.shutdown_grace_secs, 30),
             default_plan: file.default_plan.unwrap_or_else(|| "free".to_owned()),
             plans: Plans::with_overrides(&file.plans),
+            usage_retention_days: file.usage_retention_days.unwrap_or(90),
+            prices: PriceTable::with_overrides(&file.prices).map_err(ConfigError::Invalid)?,
+            playground_allow_private_base_urls: file.playground_allow_private_base_urls.unwrap_or(false),
+            admin_emails: file.admin_emails.iter().map(|e| e.trim().to_lowercase()).collect(),
         };
         config.validate()?;
         Ok(config)
@@ -186,5 +212,23 @@ mod tests {
         assert!(Config::load(&args).unwrap_err().to_string().contains("lisen"));
         std::fs::write(&path, "default_plan = \"gold\"\n").unwrap();
         assert!(Config::load(&args).unwrap_err().to_string().contains("gold"));
+    }
+
+    #[test]
+    fn retention_and_price_overrides_come_from_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.toml");
+        let args =
+            ServeArgs { store: StoreArgs { config: Some(path.clone()), ..Default::default() }, ..Default::default() };
+        std::fs::write(&path, "").unwrap();
+        assert_eq!(Config::load(&args).unwrap().usage_retention_days, 90);
+        std::fs::write(&path, "usage_retention_days = 0\n[prices.\"gpt-4o\"]\noutput_per_mtok = 7\n").unwrap();
+        let c = Config::load(&args).unwrap();
+        assert_eq!(c.usage_retention_days, 0);
+        assert_eq!(c.prices.lookup("gpt-4o-2024-08-06").unwrap().1.price.output_per_mtok, 7.0);
+        std::fs::write(&path, "[prices.\"x\"]\ninput_per_mtok = 1\nbogus = 2\n").unwrap();
+        assert!(Config::load(&args).unwrap_err().to_string().contains("bogus"));
+        std::fs::write(&path, "[prices.\"x\"]\ninput_per_mtok = 1\n").unwrap();
+        assert!(Config::load(&args).unwrap_err().to_string().contains("both"));
     }
 }

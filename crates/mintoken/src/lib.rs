@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod analytics;
 pub mod api;
 pub mod auth;
 pub mod cache_sync;
@@ -15,6 +16,7 @@ pub mod config;
 pub mod logging;
 pub mod metering;
 pub mod plans;
+pub mod playground;
 pub mod proxy;
 pub mod rules;
 pub mod secret;

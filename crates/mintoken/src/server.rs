@@ -31,6 +31,12 @@ pub struct AppState {
     pub usage: UsageSink,
     pub upstream: reqwest::Client,
     pub login_limiter: LoginLimiter,
+    /// The playground's own HTTP client (for user-chosen `custom_base_url`s).
+    pub playground: crate::playground::Playground,
+    /// Requests per minute per account.
+    pub rate: crate::metering::RateLimiter,
+    /// The metering clock (tests move it across month boundaries).
+    pub clock: crate::clock::Clock,
 }
 
 pub type SharedState = Arc<AppState>;
@@ -97,6 +103,7 @@ pub fn router(state: SharedState) -> Router {
         .merge(api::public_routes())
         .merge(api::protected_routes(state.clone()))
         .merge(proxy_routes())
+        .merge(crate::playground::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         // Bodies are capped per route (plan limits on the proxy, 64 KiB on management).
@@ -104,16 +111,16 @@ pub fn router(state: SharedState) -> Router {
         .with_state(state)
 }
 
+/// Ready = the database answers. The usage queue is reported alongside: records waiting
+/// for the database, and records dropped because the queue was full.
 async fn readyz(State(state): State<SharedState>) -> Response {
+    let usage = json!({ "queued": state.usage.queued(), "dropped": state.usage.dropped() });
     match state.store.ping().await {
-        Ok(()) => Json(json!({ "status": "ready" })).into_response(),
+        Ok(()) => Json(json!({ "status": "ready", "usage_queue": usage })).into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({ "status": "unavailable", "detail": "database unreachable" })),
-            )
-                .into_response()
+            let body = json!({ "status": "unavailable", "detail": "database unreachable", "usage_queue": usage });
+            (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
         }
     }
 }
@@ -134,6 +141,8 @@ pub struct Server {
     task: tokio::task::JoinHandle<()>,
     writer: UsageWriter,
     sync: tokio::task::JoinHandle<()>,
+    /// The usage retention job (rolls old usage rows into monthly aggregates).
+    retention: tokio::task::JoinHandle<()>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -171,13 +180,15 @@ impl Server {
         .await
         .ok();
 
-        let quota = Arc::new(QuotaCounters::new(store.clone()));
-        let (usage, writer) = UsageWriter::start(store.clone(), quota);
+        let clock = crate::clock::Clock::default();
+        let quota = Arc::new(QuotaCounters::new(store.clone(), clock.clone()));
+        let (usage, writer) = UsageWriter::start(store.clone(), quota.clone());
         let keys = KeyCache::new(store.clone());
         let rules = RuleCache::new(store.clone());
-        let sync = crate::cache_sync::spawn(keys.clone(), rules.clone());
+        let retention = crate::analytics::retention::spawn(store.clone(), config.usage_retention_days);
         let state = Arc::new(AppState {
             upstream: proxy::upstream::client(&config),
+            playground: crate::playground::Playground::new(&config),
             jwt: JwtKeys::new(&secret),
             config,
             store,
@@ -185,7 +196,10 @@ impl Server {
             rules,
             usage,
             login_limiter: LoginLimiter::default(),
+            rate: crate::metering::RateLimiter::new(clock.clone()),
+            clock,
         });
+        let sync = crate::cache_sync::spawn(state.clone());
         let (shutdown, mut stop) = tokio::sync::watch::channel(false);
         let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         let task = tokio::spawn(async move {
@@ -196,7 +210,7 @@ impl Server {
                 tracing::error!(error = %e, "server stopped with an error");
             }
         });
-        Ok(Server { addr, state, shutdown, task, writer, sync })
+        Ok(Server { addr, state, shutdown, task, writer, sync, retention })
     }
 
     /// Stops accepting connections, lets in-flight requests and streams finish for up
@@ -213,6 +227,7 @@ impl Server {
             task.abort();
         }
         self.sync.abort();
+        self.retention.abort();
         self.writer.finish(self.state.usage.clone()).await;
         self.state.store.close().await;
     }

@@ -15,8 +15,15 @@ use axum::http::StatusCode;
 use axum::response::Json;
 use serde_json::{Value, json};
 
-const SETTINGS_FIELDS: [&str; 6] =
-    ["name", "intensity", "auto_compress_input", "smart_detect_enabled", "context_compress", "context_compress_level"];
+const SETTINGS_FIELDS: [&str; 7] = [
+    "name",
+    "intensity",
+    "auto_compress_input",
+    "smart_detect_enabled",
+    "context_compress",
+    "context_compress_level",
+    "holdout_percent",
+];
 const MAX_NAME_CHARS: usize = 100;
 
 pub async fn create(
@@ -136,6 +143,13 @@ fn apply_settings(mut s: KeySettings, body: &JsonObject) -> Result<KeySettings, 
         s.context_compress_level =
             v.parse().map_err(|e| ApiError::unprocessable(format!("`context_compress_level`: {e}")))?;
     }
+    if let Some(v) = body.0.get("holdout_percent").filter(|v| !v.is_null()) {
+        s.holdout_percent = v
+            .as_u64()
+            .filter(|p| *p <= 100)
+            .and_then(|p| u8::try_from(p).ok())
+            .ok_or_else(|| ApiError::unprocessable("`holdout_percent` must be a whole number from 0 to 100"))?;
+    }
     for (field, slot) in [
         ("auto_compress_input", &mut s.auto_compress_input),
         ("smart_detect_enabled", &mut s.smart_detect_enabled),
@@ -158,6 +172,7 @@ pub fn key_json(k: &KeyRecord) -> Value {
         "smart_detect_enabled": k.settings.smart_detect_enabled,
         "context_compress": k.settings.context_compress,
         "context_compress_level": k.settings.context_compress_level.as_str(),
+        "holdout_percent": k.settings.holdout_percent,
         "is_active": k.is_active(),
         "created_at": rfc3339(k.created_at),
         "last_used_at": k.last_used_at.map(rfc3339),

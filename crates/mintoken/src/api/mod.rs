@@ -2,10 +2,12 @@
 //! explicit public list requires an access token: the JWT layer is applied to the
 //! protected group as a whole, so a new route cannot forget it.
 
+mod analytics;
 pub(crate) mod auth_routes;
 pub mod body;
 pub mod error;
 mod keys;
+mod plan;
 mod rules;
 
 use crate::auth::jwt::Claims;
@@ -37,6 +39,13 @@ pub fn protected_routes(state: SharedState) -> Router<SharedState> {
         .route("/v1/auth/keys/{id}", get(keys::get).patch(keys::update).delete(keys::revoke))
         .route("/v1/rules", post(rules::create).get(rules::list))
         .route("/v1/rules/{id}", axum::routing::delete(rules::delete))
+        .route("/v1/plan", get(plan::mine))
+        .route("/v1/admin/users", get(plan::list_users))
+        .route("/v1/admin/users/{email}/plan", axum::routing::put(plan::set_plan))
+        .route("/v1/analytics/summary", get(analytics::summary))
+        .route("/v1/analytics/timeseries", get(analytics::timeseries))
+        .route("/v1/analytics/by-key", get(analytics::by_key))
+        .route("/v1/analytics/savings", get(analytics::savings))
         .route_layer(middleware::from_fn_with_state(state, require_access_token))
 }
 

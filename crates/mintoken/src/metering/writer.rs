@@ -7,12 +7,17 @@
 use super::{QuotaCounters, UsageRecord};
 use crate::store::Store;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 /// Records waiting beyond this are dropped (and logged): memory stays bounded even if
-/// the database is unreachable for a long time.
+/// the database is unreachable for a long time. At ~500 bytes a record, about 32 MB.
 const CHANNEL_CAPACITY: usize = 65_536;
+/// Longest wait between two attempts to write a batch while the database is away.
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
+/// How long shutdown waits for queued records to reach the database.
+const FINISH_TIMEOUT: Duration = Duration::from_secs(15);
 const MAX_BATCH: usize = 512;
 /// How long a record may wait for companions before its batch is written.
 const BATCH_WINDOW: Duration = Duration::from_millis(100);
@@ -27,24 +32,56 @@ enum Message {
 pub struct UsageSink {
     tx: mpsc::Sender<Message>,
     quota: Arc<QuotaCounters>,
+    /// Records dropped because the queue was full, and whether that was logged since
+    /// the queue last had room (one error line per episode, not one per record).
+    dropped: Arc<AtomicU64>,
+    full_logged: Arc<AtomicBool>,
 }
 
 impl UsageSink {
     /// Logs the record and queues it for storage without waiting.
     pub fn record(&self, record: UsageRecord) {
         record.log();
-        self.quota.add(&record.user_id, record.output_tokens, record.created_at);
-        if let Err(e) = self.tx.try_send(Message::Record(Box::new(record))) {
-            let reason = match e {
-                mpsc::error::TrySendError::Full(_) => "usage queue full",
-                mpsc::error::TrySendError::Closed(_) => "usage writer stopped",
-            };
-            tracing::error!(reason, "usage record dropped");
+        self.quota.add(&record.user_id, record.output_tokens, record.created_at, (200..300).contains(&record.status));
+        match self.tx.try_send(Message::Record(Box::new(record))) {
+            Ok(()) => {
+                if self.full_logged.load(Ordering::Relaxed) {
+                    self.full_logged.store(false, Ordering::Relaxed);
+                }
+            }
+            Err(e) => {
+                let total = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+                let full = matches!(e, mpsc::error::TrySendError::Full(_));
+                if !full || !self.full_logged.swap(true, Ordering::Relaxed) {
+                    let reason = if full { "usage queue full (database unavailable?)" } else { "usage writer stopped" };
+                    tracing::error!(
+                        reason,
+                        queue_capacity = CHANNEL_CAPACITY,
+                        dropped_total = total,
+                        "usage records dropped"
+                    );
+                }
+            }
         }
     }
 
-    pub fn quota(&self) -> &QuotaCounters {
+    /// Usage records dropped since start because the queue was full.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Records queued and not yet taken by the writer.
+    pub fn queued(&self) -> usize {
+        CHANNEL_CAPACITY - self.tx.capacity()
+    }
+
+    pub fn quota(&self) -> &Arc<QuotaCounters> {
         &self.quota
+    }
+
+    /// The clock usage records are stamped with.
+    pub fn now_ms(&self) -> i64 {
+        self.quota.clock().now_ms()
     }
 
     /// Waits until every record recorded before this call is stored.
@@ -63,21 +100,27 @@ pub struct UsageWriter {
 impl UsageWriter {
     pub fn start(store: Store, quota: Arc<QuotaCounters>) -> (UsageSink, UsageWriter) {
         let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
-        let task = tokio::spawn(run(store, rx));
-        (UsageSink { tx, quota }, UsageWriter { task })
+        let task = tokio::spawn(run(store, quota.clone(), rx));
+        let sink = UsageSink { tx, quota, dropped: Arc::default(), full_logged: Arc::default() };
+        (sink, UsageWriter { task })
     }
 
     /// Flushes what was queued and stops, once every sink clone is dropped or after
     /// `sink.flush()`; call at shutdown after the server stopped taking requests.
     pub async fn finish(self, sink: UsageSink) {
-        sink.flush().await;
+        if tokio::time::timeout(FINISH_TIMEOUT, sink.flush()).await.is_err() {
+            tracing::error!(
+                queued = sink.queued(),
+                "usage records could not be written before shutdown (database unavailable); they are lost"
+            );
+        }
         drop(sink);
         self.task.abort();
         let _ = self.task.await;
     }
 }
 
-async fn run(store: Store, mut rx: mpsc::Receiver<Message>) {
+async fn run(store: Store, quota: Arc<QuotaCounters>, mut rx: mpsc::Receiver<Message>) {
     let mut batch: Vec<UsageRecord> = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.recv().await {
         let mut waiters = Vec::new();
@@ -98,32 +141,68 @@ async fn run(store: Store, mut rx: mpsc::Receiver<Message>) {
             // A timeout ends the batch just like a closed channel does.
             next = tokio::time::timeout_at(deadline, rx.recv()).await.ok().flatten();
         }
-        write_with_retry(&store, &mut batch).await;
+        write_with_retry(&store, &quota, &mut batch).await;
         for w in waiters {
             let _ = w.send(());
         }
     }
-    write_with_retry(&store, &mut batch).await;
+    write_with_retry(&store, &quota, &mut batch).await;
 }
 
-/// Tries a few times with backoff; a batch that still fails is logged and dropped so
-/// one bad moment of the database cannot grow memory without bound.
-async fn write_with_retry(store: &Store, batch: &mut Vec<UsageRecord>) {
+/// Writes the batch, retrying with backoff (capped at [`MAX_RETRY_DELAY`]) for as long
+/// as the database is unreachable: records made while it is away wait here and in the
+/// queue, which is bounded, and reach it when it returns. A batch the database *rejects*
+/// (a statement error, not an outage) is written record by record instead, so one bad
+/// record cannot hold the others back; the rejected ones are logged and dropped.
+async fn write_with_retry(store: &Store, quota: &QuotaCounters, batch: &mut Vec<UsageRecord>) {
     if batch.is_empty() {
         return;
     }
-    for attempt in 0..5u32 {
+    let mut delay = Duration::from_millis(100);
+    for attempt in 0u64.. {
         match store.insert_usage(batch).await {
             Ok(()) => {
+                if attempt > 0 {
+                    tracing::info!(records = batch.len(), attempt, "usage batch written after the database returned");
+                }
+                quota.written(batch);
                 batch.clear();
+                return;
+            }
+            Err(e) if e.is_rejection() => {
+                write_one_by_one(store, quota, batch).await;
                 return;
             }
             Err(e) => {
                 tracing::warn!(error = %e, attempt, records = batch.len(), "usage batch write failed; retrying");
-                tokio::time::sleep(Duration::from_millis(200 * 2u64.pow(attempt))).await;
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(MAX_RETRY_DELAY);
             }
         }
     }
-    tracing::error!(records = batch.len(), "usage batch dropped after repeated database errors");
-    batch.clear();
+}
+
+async fn write_one_by_one(store: &Store, quota: &QuotaCounters, batch: &mut Vec<UsageRecord>) {
+    for record in batch.drain(..) {
+        let one = std::slice::from_ref(&record);
+        let mut delay = Duration::from_millis(100);
+        loop {
+            match store.insert_usage(one).await {
+                Ok(()) => {
+                    quota.written(one);
+                    break;
+                }
+                Err(e) if e.is_rejection() => {
+                    tracing::error!(error = %e, request_id = %record.request_id, "usage record rejected by the database; dropped");
+                    quota.written(one);
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "usage record write failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(MAX_RETRY_DELAY);
+                }
+            }
+        }
+    }
 }

@@ -135,6 +135,17 @@ impl Dialect for AnthropicMessages {
         Some(Tokens { input: usage.input().unwrap_or(0), output: usage.output_tokens.unwrap_or(0) })
     }
 
+    /// The `text` content blocks, in order (thinking and tool-use blocks are not the answer).
+    fn answer_text(&self, body: &[u8]) -> Option<String> {
+        let response: Value = serde_json::from_slice(body).ok()?;
+        let blocks = response.get("content")?.as_array()?;
+        let texts = blocks
+            .iter()
+            .filter(|b| b.get("type").and_then(Value::as_str) == Some("text"))
+            .filter_map(|b| b.get("text").and_then(Value::as_str));
+        Some(texts.collect())
+    }
+
     fn error_body(&self, status: StatusCode, message: &str) -> Value {
         let kind = match status.as_u16() {
             400 | 422 => "invalid_request_error",

@@ -107,6 +107,15 @@ pub trait Dialect: Send + Sync + 'static {
     /// Checks and parses the body; `Err` is a message for a 400.
     fn parse(&self, body: &[u8], route: &RouteInfo) -> Result<ParsedRequest, String>;
 
+    /// The most output tokens the request allows (`max_tokens` and its relatives), which
+    /// bounds its quota reservation. Default: the top-level fields OpenAI and Anthropic use.
+    fn output_cap(&self, request: &ParsedRequest) -> Option<i64> {
+        ["max_completion_tokens", "max_tokens", "max_output_tokens"]
+            .into_iter()
+            .find_map(|name| super::json::member::<i64>(&request.body, name).ok().flatten())
+            .filter(|cap| *cap > 0)
+    }
+
     /// The latest user message and the system prompt, for smart detection and rules.
     fn prompt_text(&self, request: &ParsedRequest) -> PromptText;
 
@@ -133,6 +142,12 @@ pub trait Dialect: Send + Sync + 'static {
 
     /// Usage from a complete response body (also a non-SSE stream, read in full).
     fn usage_from_body(&self, body: &[u8]) -> Option<Tokens>;
+
+    /// The generated text of a complete (non-streamed) response body, to show an answer
+    /// (the playground). Default: unknown.
+    fn answer_text(&self, _body: &[u8]) -> Option<String> {
+        None
+    }
 
     /// An error body in this provider's envelope, with a top-level `detail` carrying the
     /// same message, so the provider's SDK raises its usual exception.

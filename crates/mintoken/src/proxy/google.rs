@@ -127,6 +127,11 @@ impl Dialect for Gemini {
         Ok(ParsedRequest { body: object, model, stream: route.stream, path })
     }
 
+    fn output_cap(&self, request: &ParsedRequest) -> Option<i64> {
+        let config = json::member::<Value>(&request.body, "generationConfig").ok().flatten()?;
+        config.get("maxOutputTokens").and_then(Value::as_i64).filter(|cap| *cap > 0)
+    }
+
     /// Contents without a role are the user's (the API's default).
     fn prompt_text(&self, request: &ParsedRequest) -> PromptText {
         let parts_text = |content: &Value| content.get("parts").map(content_text).unwrap_or_default();
@@ -199,6 +204,18 @@ impl Dialect for Gemini {
         }
         let many = serde_json::from_slice::<Vec<wire::Response>>(body).ok()?;
         many.iter().rev().find_map(|r| r.usage_metadata).map(Tokens::from)
+    }
+
+    /// The first candidate's text parts, in order; thought summaries (`"thought": true`)
+    /// are not the answer.
+    fn answer_text(&self, body: &[u8]) -> Option<String> {
+        let response: Value = serde_json::from_slice(body).ok()?;
+        let parts = response.get("candidates")?.get(0)?.get("content")?.get("parts")?.as_array()?;
+        let texts = parts
+            .iter()
+            .filter(|p| p.get("thought").and_then(Value::as_bool) != Some(true))
+            .filter_map(|p| p.get("text").and_then(Value::as_str));
+        Some(texts.collect())
     }
 
     fn error_body(&self, status: StatusCode, message: &str) -> Value {

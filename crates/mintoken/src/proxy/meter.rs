@@ -1,7 +1,6 @@
 //! Turns what the pipeline learned about one request into its usage record.
 
 use super::dialect::Tokens;
-use crate::clock::now_ms;
 use crate::metering::{IntensityReason, UsageRecord, UsageSink, UsageSource};
 use mintoken_compress::Intensity;
 use std::time::Instant;
@@ -19,6 +18,10 @@ pub struct RequestMeter {
     pub reason: IntensityReason,
     pub skill_tokens: i64,
     pub holdout: bool,
+    /// The request's quota reservation, released when the meter is dropped (after the
+    /// usage was recorded).
+    #[expect(dead_code, reason = "held for its Drop, which releases the reservation")]
+    pub reservation: crate::metering::Reservation,
     /// Conversation tokens before and after context compression, when it ran.
     pub context: Option<(i64, i64)>,
     pub streamed: bool,
@@ -40,7 +43,7 @@ impl RequestMeter {
         let upstream_ms = self.upstream_started.elapsed().as_millis() as i64;
         self.sink.record(UsageRecord {
             request_id: self.request_id.clone(),
-            created_at: now_ms(),
+            created_at: self.sink.now_ms(),
             user_id: self.user_id.clone(),
             key_id: self.key_id.clone(),
             provider: self.provider,

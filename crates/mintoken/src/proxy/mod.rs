@@ -7,14 +7,14 @@
 
 pub mod anthropic;
 pub mod dialect;
-mod error;
+pub(crate) mod error;
 pub mod google;
 mod json;
-mod meter;
+pub(crate) mod meter;
 pub mod openai_chat;
 pub mod openai_responses;
 mod query;
-mod quota;
+pub(crate) mod quota;
 mod relay;
 pub mod sse;
 pub mod upstream;
@@ -133,15 +133,18 @@ async fn forward(
     let query = query::parse(parts.uri.query());
     let caller = identify(dialect, state, &parts.headers, &query).await?;
     let limits = state.config.plans.limits(&caller.key.plan);
+    quota::check_rate(state, &caller.key, limits)?;
     let quota = Quota::check(state, &caller.key, limits.monthly_output_tokens).await?;
     let body = read_body(body, limits.max_body_bytes, &caller.key.plan).await?;
     let parsed = dialect.parse(&body, &route).map_err(ProxyError::bad_request)?;
+    let reservation = quota.admit(state, &caller.key, dialect.output_cap(&parsed))?;
     let smart = caller.key.settings.smart_detect_enabled && limits.smart_detection;
     let (intensity, reason) =
         resolve_intensity(dialect, state, &parts.headers, &query, &caller.key, smart, &parsed).await?;
 
     let (mut parsed, context) = compress(dialect, parsed, &caller.key.settings, limits.input_compression).await?;
-    let skill = mintoken_compress::skill::text(intensity);
+    let holdout = intensity != Intensity::None && held_out(caller.key.settings.holdout_percent);
+    let skill = mintoken_compress::skill::text(intensity).filter(|_| !holdout);
     if let Some(skill) = skill {
         dialect.inject_skill(&mut parsed, skill).map_err(ProxyError::bad_request)?;
     }
@@ -163,7 +166,8 @@ async fn forward(
         intensity,
         reason,
         skill_tokens: skill.map_or(0, meter::skill_tokens),
-        holdout: false,
+        holdout,
+        reservation,
         context: context.as_ref().map(|r| (r.tokens_before as i64, r.tokens_after as i64)),
         streamed: parsed.stream,
         started,
@@ -179,6 +183,9 @@ async fn forward(
     let status = upstream_response.status();
     let mut headers = upstream::response_headers(upstream_response.headers());
     headers.insert("x-mintoken-intensity", HeaderValue::from_static(intensity.as_str()));
+    if holdout {
+        headers.insert("x-mintoken-holdout", HeaderValue::from_static("true"));
+    }
     if let Some(report) = &context {
         report_context(&mut headers, report);
     }
@@ -220,6 +227,7 @@ async fn forward_unchanged(
     let query = query::parse(parts.uri.query());
     let caller = identify(dialect, state, &parts.headers, &query).await?;
     let limits = state.config.plans.limits(&caller.key.plan);
+    quota::check_rate(state, &caller.key, limits)?;
     let body = read_body(body, limits.max_body_bytes, &caller.key.plan).await?;
     let outgoing = upstream_request(dialect, state, &parts, &query, &path, &caller, body)?;
     let limit = state.config.upstream_timeout;
@@ -283,6 +291,26 @@ fn response(status: StatusCode, headers: HeaderMap, body: Body) -> Response {
     *response.status_mut() = status;
     *response.headers_mut() = headers;
     response
+}
+
+/// Whether this request is one of the key's `holdout_percent` share sent without the
+/// skill (SPEC §7): a uniform draw per request, so the held-out requests are a random
+/// sample of the key's traffic.
+fn held_out(percent: u8) -> bool {
+    use std::hash::BuildHasher;
+    thread_local! {
+        // Randomly keyed per thread; hashing a counter gives uniform, independent draws
+        // without a system call per request.
+        static DRAWS: (std::hash::RandomState, std::cell::Cell<u64>) = Default::default();
+    }
+    if percent == 0 {
+        return false;
+    }
+    let draw = DRAWS.with(|(keys, counter)| {
+        counter.set(counter.get().wrapping_add(1));
+        keys.hash_one(counter.get())
+    });
+    draw % 100 < u64::from(percent)
 }
 
 /// SPEC §3, in order: an explicit override (header, then `?intensity=`); with smart
@@ -407,7 +435,7 @@ async fn read_body(body: Body, limit: usize, plan: &str) -> Result<Bytes, ProxyE
     }
 }
 
-async fn read_upstream_body(response: reqwest::Response) -> Result<Bytes, ProxyError> {
+pub(crate) async fn read_upstream_body(response: reqwest::Response) -> Result<Bytes, ProxyError> {
     let limited = http_body_util::Limited::new(reqwest::Body::from(response), MAX_UPSTREAM_BODY);
     match limited.collect().await {
         Ok(collected) => Ok(collected.to_bytes()),

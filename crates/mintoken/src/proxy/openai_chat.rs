@@ -177,6 +177,15 @@ impl Dialect for OpenAiChat {
         serde_json::from_slice::<wire::WithUsage>(body).ok()?.usage.map(Tokens::from)
     }
 
+    /// The first choice's message: its content (a string, or text parts as some
+    /// compatible servers send), else its refusal.
+    fn answer_text(&self, body: &[u8]) -> Option<String> {
+        let response: Value = serde_json::from_slice(body).ok()?;
+        let message = response.get("choices")?.get(0)?.get("message")?;
+        let content = message.get("content").map(content_text).filter(|t| !t.is_empty());
+        content.or_else(|| message.get("refusal").and_then(Value::as_str).map(str::to_owned))
+    }
+
     fn error_body(&self, status: StatusCode, message: &str) -> Value {
         openai_error_body(status, message)
     }

@@ -110,6 +110,19 @@ impl Dialect for OpenAiResponses {
         serde_json::from_slice::<wire::WithUsage>(body).ok()?.usage.map(Tokens::from)
     }
 
+    /// The `output_text` (and `refusal`) parts of the `message` output items, in order.
+    fn answer_text(&self, body: &[u8]) -> Option<String> {
+        let response: Value = serde_json::from_slice(body).ok()?;
+        let items = response.get("output")?.as_array()?;
+        let parts = items
+            .iter()
+            .filter(|item| item.get("type").and_then(Value::as_str) == Some("message"))
+            .filter_map(|item| item.get("content").and_then(Value::as_array))
+            .flatten();
+        let texts = parts.filter_map(|p| p.get("text").or_else(|| p.get("refusal"))).filter_map(Value::as_str);
+        Some(texts.collect())
+    }
+
     fn error_body(&self, status: StatusCode, message: &str) -> Value {
         openai_error_body(status, message)
     }

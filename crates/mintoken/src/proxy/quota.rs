@@ -1,10 +1,30 @@
-//! The monthly output-token quota as the proxy applies it: refuse before forwarding
-//! once it is used up, and report usage in a header once it passes 80 %.
+//! The plan's request limits as the proxy applies them: requests per minute, and the
+//! monthly output-token quota — refuse before forwarding once it is used up (or would be,
+//! counting the requests in flight), and report usage in a header once it passes 80 %.
 
 use super::error::ProxyError;
 use crate::auth::key_cache::AuthedKey;
+use crate::metering::{QuotaExceeded, Reservation};
+use crate::plans::PlanLimits;
 use crate::server::SharedState;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
+
+/// Refuses the request when the account is over its plan's requests per minute.
+pub fn check_rate(state: &SharedState, key: &AuthedKey, limits: &PlanLimits) -> Result<(), ProxyError> {
+    let rpm = limits.requests_per_minute;
+    state.rate.check(&key.user_id, rpm).map_err(|wait| {
+        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        let mut e = ProxyError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "rate limit exceeded: the {} plan allows {rpm} requests per minute; retry in {seconds} s",
+                key.plan
+            ),
+        );
+        e.headers.push(("retry-after", HeaderValue::from(seconds.max(1))));
+        e
+    })
+}
 
 /// The quota as it stood before this request.
 pub struct Quota {
@@ -25,12 +45,27 @@ impl Quota {
             ProxyError::new(StatusCode::SERVICE_UNAVAILABLE, "cannot check the token quota right now; retry shortly")
         })?;
         if used >= limit {
-            let mut e = ProxyError::new(StatusCode::TOO_MANY_REQUESTS, "token quota exceeded");
-            e.headers.push(("x-mintoken-tokens-used", HeaderValue::from(used)));
-            e.headers.push(("x-mintoken-tokens-limit", HeaderValue::from(limit)));
-            return Err(e);
+            return Err(exceeded(used, limit, 0));
         }
         Ok(Quota { used, limit })
+    }
+
+    /// Reserves the request's expected output (bounded by `output_cap`), or refuses it
+    /// when the reservations of requests in flight already spend what is left.
+    pub fn admit(
+        &self,
+        state: &SharedState,
+        key: &AuthedKey,
+        output_cap: Option<i64>,
+    ) -> Result<Reservation, ProxyError> {
+        if self.limit == 0 {
+            return Ok(Reservation::none());
+        }
+        state
+            .usage
+            .quota()
+            .admit(&key.user_id, self.limit, output_cap)
+            .map_err(|QuotaExceeded { used, reserved }| exceeded(used, self.limit, reserved))
     }
 
     /// `X-Mintoken-Tokens-Used` (after this request's `output_tokens`) once usage
@@ -41,4 +76,16 @@ impl Quota {
             headers.insert("x-mintoken-tokens-used", HeaderValue::from(used));
         }
     }
+}
+
+/// `429 token quota exceeded` with the figures; `reserved` > 0 says requests in flight
+/// are expected to spend the rest.
+fn exceeded(used: i64, limit: i64, reserved: i64) -> ProxyError {
+    let mut e = ProxyError::new(StatusCode::TOO_MANY_REQUESTS, "token quota exceeded");
+    e.headers.push(("x-mintoken-tokens-used", HeaderValue::from(used)));
+    e.headers.push(("x-mintoken-tokens-limit", HeaderValue::from(limit)));
+    if reserved > 0 {
+        e.headers.push(("x-mintoken-tokens-reserved", HeaderValue::from(reserved)));
+    }
+    e
 }

@@ -15,6 +15,9 @@ pub struct KeySettings {
     pub smart_detect_enabled: bool,
     pub context_compress: bool,
     pub context_compress_level: ContextLevel,
+    /// Share of requests (0–100 %) sent without the skill so analytics can measure what
+    /// the skill saves (SPEC §7).
+    pub holdout_percent: u8,
 }
 
 impl Default for KeySettings {
@@ -26,6 +29,7 @@ impl Default for KeySettings {
             smart_detect_enabled: true,
             context_compress: false,
             context_compress_level: ContextLevel::Standard,
+            holdout_percent: 0,
         }
     }
 }
@@ -56,7 +60,8 @@ pub struct NewKey<'a> {
 }
 
 const KEY_COLUMNS: &str = "id, user_id, key_hash, key_prefix, name, intensity, auto_compress_input, \
-     smart_detect_enabled, context_compress, context_compress_level, created_at, last_used_at, revoked_at";
+     smart_detect_enabled, context_compress, context_compress_level, holdout_percent, created_at, last_used_at, \
+     revoked_at";
 
 fn key_from(row: &AnyRow) -> Result<KeyRecord, sqlx::Error> {
     // Values were validated on the way in; a row edited by hand to an unknown level
@@ -75,6 +80,7 @@ fn key_from(row: &AnyRow) -> Result<KeyRecord, sqlx::Error> {
             smart_detect_enabled: row.try_get::<i64, _>("smart_detect_enabled")? != 0,
             context_compress: row.try_get::<i64, _>("context_compress")? != 0,
             context_compress_level: level.parse().unwrap_or_default(),
+            holdout_percent: row.try_get::<i64, _>("holdout_percent")?.clamp(0, 100) as u8,
         },
         created_at: row.try_get("created_at")?,
         last_used_at: row.try_get("last_used_at")?,
@@ -94,8 +100,8 @@ impl Store {
         let s = new.settings;
         sqlx::query(
             "INSERT INTO api_keys (id, user_id, key_hash, key_prefix, name, intensity, auto_compress_input, \
-             smart_detect_enabled, context_compress, context_compress_level, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+             smart_detect_enabled, context_compress, context_compress_level, holdout_percent, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
         .bind(&id)
         .bind(new.user_id)
@@ -107,6 +113,7 @@ impl Store {
         .bind(flag(s.smart_detect_enabled))
         .bind(flag(s.context_compress))
         .bind(s.context_compress_level.as_str())
+        .bind(i64::from(s.holdout_percent))
         .bind(now)
         .bind(now)
         .execute(&self.pool)
@@ -168,7 +175,7 @@ impl Store {
     pub async fn update_key_settings(&self, id: &str, s: &KeySettings) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE api_keys SET name = $1, intensity = $2, auto_compress_input = $3, smart_detect_enabled = $4, \
-             context_compress = $5, context_compress_level = $6, updated_at = $7 WHERE id = $8",
+             context_compress = $5, context_compress_level = $6, holdout_percent = $7, updated_at = $8 WHERE id = $9",
         )
         .bind(&s.name)
         .bind(s.intensity.as_str())
@@ -176,6 +183,7 @@ impl Store {
         .bind(flag(s.smart_detect_enabled))
         .bind(flag(s.context_compress))
         .bind(s.context_compress_level.as_str())
+        .bind(i64::from(s.holdout_percent))
         .bind(now_ms())
         .bind(id)
         .execute(&self.pool)

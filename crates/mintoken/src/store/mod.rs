@@ -6,12 +6,16 @@
 //! Nothing on the proxy's hot path calls into here synchronously: key lookups are
 //! cached (`auth::key_cache`), usage is written in batches (`metering::usage`).
 
+mod analytics;
 mod keys;
+mod rate;
 mod rules;
 mod usage;
 mod users;
 
+pub use analytics::{CellQuery, RollupReport, UsageCell};
 pub use keys::{KeyRecord, KeySettings, NewKey};
+pub use rate::RateTotal;
 pub use usage::UsageSummaryRow;
 pub use users::{RefreshOutcome, User};
 
@@ -31,6 +35,29 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("cannot prepare the data directory {path}: {source}")]
     DataDir { path: String, source: std::io::Error },
+}
+
+impl StoreError {
+    /// The database refused this statement itself (bad data, a constraint), as opposed
+    /// to being unreachable, busy or out of connections — which retrying can cure.
+    pub fn is_rejection(&self) -> bool {
+        match self {
+            StoreError::Conflict => true,
+            StoreError::Database(sqlx::Error::Database(db)) => {
+                // Transient, not rejections: SQLite's "busy"/"locked"; PostgreSQL's
+                // connection exceptions (08), insufficient resources (53), operator
+                // intervention such as a restart (57) and transaction rollbacks (40).
+                let code = db.code().unwrap_or_default();
+                let transient = matches!(code.as_ref(), "5" | "6" | "261" | "262" | "517")
+                    || ["08", "53", "57", "40"].iter().any(|class| code.starts_with(class));
+                !transient
+            }
+            StoreError::Database(
+                sqlx::Error::ColumnDecode { .. } | sqlx::Error::Encode(_) | sqlx::Error::TypeNotFound { .. },
+            ) => true,
+            _ => false,
+        }
+    }
 }
 
 /// Maps a unique-constraint violation to [`StoreError::Conflict`] so callers can answer
@@ -84,7 +111,7 @@ impl Store {
                 .connect(&url)
                 .await
                 .map_err(StoreError::Database)?,
-            Backend::Postgres => options.max_connections(10).connect(&url).await?,
+            Backend::Postgres => options.max_connections(config.database_max_connections).connect(&url).await?,
         };
         if backend == Backend::Sqlite {
             pool.execute("PRAGMA journal_mode = WAL;").await?;

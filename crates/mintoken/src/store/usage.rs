@@ -2,10 +2,12 @@
 
 use super::{Store, StoreError, flag};
 use crate::metering::UsageRecord;
+use crate::metering::quota::month_start_ms;
 use sqlx::Row;
 
 impl Store {
-    /// Writes a batch in one transaction, and moves each key's `last_used_at` forward.
+    /// Writes a batch in one transaction, moves each key's `last_used_at` forward and adds
+    /// the batch's output tokens to `quota_usage` (per account and month).
     pub async fn insert_usage(&self, batch: &[UsageRecord]) -> Result<(), StoreError> {
         if batch.is_empty() {
             return Ok(());
@@ -48,6 +50,28 @@ impl Store {
                 None => last_use.push((&r.key_id, r.created_at)),
             }
         }
+        let mut quota: Vec<(&str, i64, i64)> = Vec::new();
+        for r in batch {
+            let month = month_start_ms(r.created_at);
+            match quota.iter_mut().find(|(u, m, _)| *u == r.user_id && *m == month) {
+                Some((_, _, tokens)) => *tokens += r.output_tokens,
+                None => quota.push((&r.user_id, month, r.output_tokens)),
+            }
+        }
+        let now = crate::clock::now_ms();
+        for (user_id, month, tokens) in quota {
+            sqlx::query(
+                "INSERT INTO quota_usage (user_id, month_start, output_tokens, updated_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (user_id, month_start) DO UPDATE SET \
+                 output_tokens = quota_usage.output_tokens + excluded.output_tokens, updated_at = excluded.updated_at",
+            )
+            .bind(user_id)
+            .bind(month)
+            .bind(tokens)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
         for (key_id, at) in last_use {
             sqlx::query(
                 "UPDATE api_keys SET last_used_at = $1 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $3)",
@@ -62,7 +86,9 @@ impl Store {
         Ok(())
     }
 
-    /// Output tokens of a user's requests since `since_ms` (the quota counter's start).
+    /// Output tokens of a user's requests since `since_ms` (the quota counter's start, a
+    /// month start), including rows the retention job already rolled up into monthly
+    /// aggregates (possible when `usage_retention_days` is shorter than a month).
     pub async fn output_tokens_since(&self, user_id: &str, since_ms: i64) -> Result<i64, StoreError> {
         let row = sqlx::query(
             "SELECT CAST(COALESCE(SUM(output_tokens), 0) AS BIGINT) AS n FROM usage_events WHERE user_id = $1 AND created_at >= $2",
@@ -71,7 +97,25 @@ impl Store {
         .bind(since_ms)
         .fetch_one(&self.pool)
         .await?;
-        Ok(row.try_get("n")?)
+        let recent: i64 = row.try_get("n")?;
+        Ok(recent + self.aggregated_output_tokens_since(user_id, since_ms).await?)
+    }
+
+    /// Accounts whose output tokens of the month starting `month_start` changed at or
+    /// after `since_ms`, with their totals (the quota counters' reconciliation).
+    pub async fn quota_usage_changed_since(
+        &self,
+        month_start: i64,
+        since_ms: i64,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT user_id, output_tokens AS n FROM quota_usage WHERE month_start = $1 AND updated_at >= $2",
+        )
+        .bind(month_start)
+        .bind(since_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(|r| Ok((r.try_get("user_id")?, r.try_get("n")?))).collect::<Result<_, sqlx::Error>>()?)
     }
 
     /// A user's usage rows, newest first (for tests and the CLI).

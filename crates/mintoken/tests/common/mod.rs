@@ -2,6 +2,8 @@
 //! own temporary data directory) in front of a real `mintoken-mock` upstream.
 #![allow(dead_code)]
 
+pub mod gate;
+
 use mintoken::cli::{ServeArgs, StoreArgs};
 use mintoken::config::Config;
 use mintoken::server::Server;
@@ -16,6 +18,51 @@ pub struct TestApp {
     pub http: reqwest::Client,
     pub base: String,
     pub dir: tempfile::TempDir,
+    /// The app's own PostgreSQL database when `MINTOKEN_TEST_DATABASE_URL` is set.
+    pub db: Option<TestDatabase>,
+}
+
+/// A fresh PostgreSQL database for one test app, created in the cluster that
+/// `MINTOKEN_TEST_DATABASE_URL` points at and dropped with this value, so tests never
+/// see each other's rows and runs leave nothing behind.
+pub struct TestDatabase {
+    pub url: String,
+    admin_url: String,
+    name: String,
+}
+
+impl TestDatabase {
+    pub async fn create(admin_url: &str) -> TestDatabase {
+        use sqlx::{Connection, Executor};
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("mintoken_test_{}_{n}", std::process::id());
+        let mut conn = sqlx::postgres::PgConnection::connect(admin_url).await.expect("PostgreSQL reachable");
+        conn.execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).await.unwrap();
+        conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).await.expect("create test database");
+        let (base, query) = admin_url.split_once('?').map_or((admin_url, None), |(b, q)| (b, Some(q)));
+        let server = base.rsplit_once('/').map_or(base, |(server, _)| server);
+        let url = format!("{server}/{name}{}", query.map(|q| format!("?{q}")).unwrap_or_default());
+        TestDatabase { url, admin_url: admin_url.to_owned(), name }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        // Drop runs inside the test's runtime, which cannot be blocked on: use a thread.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime.block_on(async {
+                use sqlx::{Connection, Executor};
+                if let Ok(mut conn) = sqlx::postgres::PgConnection::connect(&admin_url).await {
+                    let _ =
+                        conn.execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).await;
+                }
+            });
+        })
+        .join();
+    }
 }
 
 impl TestApp {
@@ -30,16 +77,24 @@ impl TestApp {
 
     /// Starts with extra TOML and, optionally, another OpenAI upstream than the mock.
     pub async fn start_full(toml: &str, openai_base_url: Option<String>) -> TestApp {
+        let db = match std::env::var("MINTOKEN_TEST_DATABASE_URL") {
+            Ok(admin_url) => Some(TestDatabase::create(&admin_url).await),
+            Err(_) => None,
+        };
+        let database_url = db.as_ref().map(|db| db.url.clone());
+        let mut app = Self::start_on(toml, openai_base_url, database_url).await;
+        app.db = db;
+        app
+    }
+
+    /// Starts on the given database (`None`: SQLite in the app's data directory).
+    pub async fn start_on(toml: &str, openai_base_url: Option<String>, database_url: Option<String>) -> TestApp {
         let mock = MockServer::start().await;
         let dir = tempfile::tempdir().expect("temp dir");
         let config_path = dir.path().join("mintoken.toml");
         std::fs::write(&config_path, toml).expect("write config");
         let args = ServeArgs {
-            store: StoreArgs {
-                config: Some(config_path),
-                data_dir: Some(dir.path().join("data")),
-                database_url: std::env::var("MINTOKEN_TEST_DATABASE_URL").ok(),
-            },
+            store: StoreArgs { config: Some(config_path), data_dir: Some(dir.path().join("data")), database_url },
             listen: Some("127.0.0.1:0".parse().unwrap()),
             openai_base_url: Some(openai_base_url.unwrap_or_else(|| mock.base_url())),
             anthropic_base_url: Some(mock.base_url()),
@@ -50,7 +105,7 @@ impl TestApp {
         let config = Config::load(&args).expect("config");
         let server = Server::start(config).await.expect("server starts");
         let base = format!("http://{}", server.addr);
-        TestApp { server, mock, http: reqwest::Client::new(), base, dir }
+        TestApp { server, mock, http: reqwest::Client::new(), base, dir, db: None }
     }
 
     pub fn url(&self, path: &str) -> String {

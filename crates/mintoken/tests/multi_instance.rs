@@ -72,6 +72,11 @@ fn chat(http: &reqwest::Client, instance: &Instance, raw: &str) -> reqwest::Requ
         .json(&chat_body())
 }
 
+async fn create_key(http: &reqwest::Client, instance: &Instance, token: &str, name: &str) -> Value {
+    let resp = http.post(format!("{}/v1/auth/keys", instance.base)).bearer_auth(token).json(&json!({"name": name}));
+    resp.send().await.unwrap().json().await.unwrap()
+}
+
 async fn status(req: reqwest::RequestBuilder) -> u16 {
     req.send().await.unwrap().status().as_u16()
 }
@@ -124,16 +129,7 @@ async fn instances_on_one_postgres_database_behave_as_one_service() {
     };
     let session: Value = signup(a, "team@example.com").send().await.unwrap().json().await.unwrap();
     let token = session["access_token"].as_str().unwrap().to_owned();
-    let key: Value = http
-        .post(format!("{}/v1/auth/keys", b.base))
-        .bearer_auth(&token)
-        .json(&json!({"name": "shared"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let key = create_key(&http, b, &token, "shared").await;
     let raw = key["raw_key"].as_str().unwrap().to_owned();
 
     // Usage through A and B adds up: 2 + 2 requests of 9 output tokens.
@@ -183,16 +179,7 @@ async fn instances_on_one_postgres_database_behave_as_one_service() {
     let ops = signup(a, "ops@example.com").send().await.unwrap().json::<Value>().await.unwrap();
     let ops_token = ops["access_token"].as_str().unwrap();
     let session2: Value = signup(b, "burst@example.com").send().await.unwrap().json().await.unwrap();
-    let key2: Value = http
-        .post(format!("{}/v1/auth/keys", a.base))
-        .bearer_auth(session2["access_token"].as_str().unwrap())
-        .json(&json!({"name": "burst"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let key2 = create_key(&http, a, session2["access_token"].as_str().unwrap(), "burst").await;
     let raw2 = key2["raw_key"].as_str().unwrap().to_owned();
     let upgrade = http
         .put(format!("{}/v1/admin/users/burst@example.com/plan", a.base))

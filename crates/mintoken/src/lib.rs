@@ -13,6 +13,7 @@ pub mod cli;
 pub mod clock;
 pub mod compress_cmd;
 pub mod config;
+pub mod dashboard;
 pub mod logging;
 pub mod metering;
 pub mod plans;

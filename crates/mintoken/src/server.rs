@@ -104,6 +104,7 @@ pub fn router(state: SharedState) -> Router {
         .merge(api::protected_routes(state.clone()))
         .merge(proxy_routes())
         .merge(crate::playground::routes())
+        .merge(crate::dashboard::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         // Bodies are capped per route (plan limits on the proxy, 64 KiB on management).

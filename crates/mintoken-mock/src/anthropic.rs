@@ -63,7 +63,14 @@ struct Parsed {
 }
 
 fn parse(ctx: &Ctx, headers: &HeaderMap, body: &[u8]) -> Result<Parsed, Rejection> {
-    let key = headers.get("x-api-key").and_then(|v| v.to_str().ok()).map_or("", str::trim);
+    // An API key in x-api-key, or a token as `Authorization: Bearer` (OAuth tokens, and
+    // what recent SDKs send when a client passes its key through unchanged).
+    let bearer = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map_or("", str::trim);
+    let key = headers.get("x-api-key").and_then(|v| v.to_str().ok()).map_or(bearer, str::trim);
     if key.is_empty() {
         return Err(error(ctx, StatusCode::UNAUTHORIZED, "authentication_error", "x-api-key header is required"));
     }

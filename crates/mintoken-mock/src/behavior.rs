@@ -28,6 +28,10 @@ pub struct Behavior {
     /// Text whose presence anywhere in the request body means "the skill was injected";
     /// [`SKILL_MARKER`] when `None`.
     pub skill_marker: Option<String>,
+    /// Gzip every non-streamed answer body (`Content-Encoding: gzip`), successes, rejections
+    /// and `Status` faults alike, whatever the request's `Accept-Encoding` says: an upstream
+    /// (or a CDN in front of it) that compresses regardless. Streams are never compressed.
+    pub gzip: bool,
 }
 
 /// A sentence every one of mintoken's skill texts contains (all three levels), with no

@@ -18,6 +18,7 @@ pub(crate) fn router() -> Router<Shared> {
     Router::new()
         .route("/_mock/behavior", post(set_behavior).get(get_behavior))
         .route("/_mock/requests", get(list_requests).delete(clear_requests))
+        .route("/_mock/chunks", get(list_chunks))
 }
 
 fn control_error(message: String) -> Response {
@@ -46,6 +47,20 @@ async fn get_behavior(State(state): State<Shared>) -> Response {
 async fn list_requests(State(state): State<Shared>) -> Response {
     let requests = serde_json::to_value(state.requests()).unwrap_or(Value::Array(Vec::new()));
     json_response(StatusCode::OK, &requests)
+}
+
+/// The chunk log: `[{"request_index", "event_index", "data"}]`, data as (lossy) UTF-8 text,
+/// so a client outside the process can check a relayed stream byte for byte.
+async fn list_chunks(State(state): State<Shared>) -> Response {
+    let chunks: Vec<Value> = state
+        .chunk_log()
+        .into_iter()
+        .map(|c| {
+            json!({"request_index": c.request_index, "event_index": c.event_index,
+                   "data": String::from_utf8_lossy(&c.data)})
+        })
+        .collect();
+    json_response(StatusCode::OK, &Value::Array(chunks))
 }
 
 async fn clear_requests(State(state): State<Shared>) -> Response {

@@ -80,12 +80,40 @@ pub(crate) async fn deliver(ctx: Ctx, outcome: Outcome) -> Response {
         tokio::time::sleep(Duration::from_millis(behavior.first_byte_delay_ms)).await;
     }
     if let Some(Fault::Status { status, body, retry_after }) = &behavior.fault {
-        return status_fault(*status, body, retry_after.as_deref());
+        return gzip_if(behavior.gzip, status_fault(*status, body, retry_after.as_deref())).await;
     }
     match outcome {
-        Outcome::Reject(rejection) => json_response(rejection.status, &rejection.body),
-        Outcome::Json(value) => json_answer(behavior.fault.as_ref(), &value).await,
+        Outcome::Reject(rejection) => gzip_if(behavior.gzip, json_response(rejection.status, &rejection.body)).await,
+        Outcome::Json(value) => {
+            let response = json_answer(behavior.fault.as_ref(), &value).await;
+            // A dropped connection stays dropped: its body fails on purpose.
+            let drops = matches!(behavior.fault, Some(Fault::DropAfterEvents { .. }));
+            gzip_if(behavior.gzip && !drops, response).await
+        }
         Outcome::Stream { events, content_type } => stream_answer(ctx, events, content_type),
+    }
+}
+
+/// With [`Behavior::gzip`], re-sends a buffered answer gzip-encoded.
+async fn gzip_if(gzip: bool, response: Response) -> Response {
+    use std::io::Write;
+    if !gzip {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    // Only JSON bodies built in memory come here; reading them cannot fail.
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return Response::from_parts(parts, Body::empty());
+    };
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    let encoded = encoder.write_all(&bytes).and_then(|()| encoder.finish());
+    match encoded {
+        Ok(encoded) => {
+            parts.headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            parts.headers.remove(header::CONTENT_LENGTH);
+            Response::from_parts(parts, Body::from(encoded))
+        }
+        Err(_) => Response::from_parts(parts, Body::from(bytes)),
     }
 }
 
@@ -183,7 +211,7 @@ async fn next_event(mut feed: Feed) -> Option<(Result<Bytes, std::io::Error>, Fe
             if feed.sent > 0 && !feed.delay.is_zero() {
                 tokio::time::sleep(feed.delay).await;
             }
-            feed.state.log_chunk(feed.request_index, feed.sent);
+            feed.state.log_chunk(feed.request_index, feed.sent, event.clone());
             feed.sent += 1;
             Some((Ok(event), feed))
         }

@@ -70,8 +70,12 @@
 //!
 //! For clients outside the process: `POST /_mock/behavior` (a [`Behavior`]
 //! as JSON), `GET /_mock/behavior`, `GET /_mock/requests` (JSON array of
-//! [`RecordedRequest`], bodies as UTF-8 text) and `DELETE /_mock/requests`
-//! (also clears the chunk log). They are not recorded.
+//! [`RecordedRequest`], bodies as UTF-8 text), `GET /_mock/chunks` (the chunk
+//! log with each event's bytes as text) and `DELETE /_mock/requests` (also
+//! clears the chunk log). They are not recorded.
+//!
+//! [`Behavior::gzip`] makes every non-streamed answer gzip-encoded whatever the
+//! request asked for, like an upstream behind a compressing CDN.
 
 #![forbid(unsafe_code)]
 

@@ -50,6 +50,8 @@ pub struct ChunkSent {
     pub event_index: usize,
     /// When the event was handed to the connection.
     pub at: Instant,
+    /// The exact bytes of the event, so tests can check a relayed stream byte for byte.
+    pub data: bytes::Bytes,
 }
 
 /// Bodies travel as text in JSON; bytes that are not UTF-8 are replaced.

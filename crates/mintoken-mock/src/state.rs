@@ -57,8 +57,8 @@ impl Shared {
         *lock(&self.0.behavior) = behavior;
     }
 
-    pub(crate) fn log_chunk(&self, request_index: usize, event_index: usize) {
-        lock(&self.0.chunks).push(ChunkSent { request_index, event_index, at: Instant::now() });
+    pub(crate) fn log_chunk(&self, request_index: usize, event_index: usize, data: bytes::Bytes) {
+        lock(&self.0.chunks).push(ChunkSent { request_index, event_index, at: Instant::now(), data });
     }
 
     pub(crate) fn chunk_log(&self) -> Vec<ChunkSent> {

@@ -78,8 +78,13 @@ async fn tools_get_a_tool_use_block_until_results_come_back() {
 
 #[tokio::test]
 async fn errors_use_the_anthropic_envelope() {
+    // A bearer token is accepted like a key (recent SDKs send one); anything else is not.
+    let server_ok = MockServer::start().await;
+    let (status, _) = post_json(&url(&server_ok), &[("authorization", "Bearer x")], &request()).await;
+    assert_eq!(status, 200);
+
     let server = MockServer::start().await;
-    let (status, error) = post_json(&url(&server), &[("authorization", "Bearer x")], &request()).await;
+    let (status, error) = post_json(&url(&server), &[("authorization", "Basic x")], &request()).await;
     assert_eq!(status, 401);
     assert_eq!(error["type"], "error");
     assert_eq!(error["error"]["type"], "authentication_error");

@@ -104,6 +104,7 @@ fn behavior_json_round_trips() {
         output_tokens_with_skill: Some(4),
         output_tokens_without_skill: Some(9),
         skill_marker: Some("marker".into()),
+        gzip: true,
     };
     let text = serde_json::to_string(&behavior).unwrap();
     assert!(text.contains(r#""fault":{"kind":"stall_after_events","events":3}"#), "{text}");

@@ -29,8 +29,55 @@ pub enum Command {
     /// Compress a request body read from stdin (context compression, and optionally input
     /// compression); prints the transformed body on stdout and a metrics line on stderr.
     Compress(CompressArgs),
+    /// Run the local agent proxy for Claude Code, Codex and SDKs: forwards to the Anthropic
+    /// and OpenAI APIs with your own keys and compresses long sessions on the way.
+    Proxy(ProxyArgs),
+    /// Save a mintoken key to ~/.mintoken/config.json (owner-only) for usage reports.
+    Login(LoginArgs),
+    /// Show the local configuration (key masked) and whether a proxy is running.
+    Status(StatusArgs),
     /// Print the version.
     Version,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ProxyArgs {
+    /// Address to listen on (keep it on loopback: the proxy has no authentication of its own).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// Port to listen on [default: `port` in ~/.mintoken/config.json, else 8788]
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Context-compression level: light, standard or aggressive.
+    #[arg(long, default_value = "standard")]
+    pub level: String,
+    /// Anthropic API base URL.
+    #[arg(long, default_value = crate::local_proxy::DEFAULT_ANTHROPIC_UPSTREAM)]
+    pub anthropic_upstream: String,
+    /// OpenAI API base URL (a trailing /v1 is accepted).
+    #[arg(long, default_value = crate::local_proxy::DEFAULT_OPENAI_UPSTREAM)]
+    pub openai_upstream: String,
+    /// Report usage (token counts, model, duration; never bodies) to this mintoken server,
+    /// under the key from `mintoken login` or MINTOKEN_KEY.
+    #[arg(long)]
+    pub server: Option<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct LoginArgs {
+    /// Your mintoken key (mt_live_…).
+    #[arg(long)]
+    pub key: String,
+    /// Also save the mintoken server to report usage to.
+    #[arg(long)]
+    pub server: Option<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct StatusArgs {
+    /// Port to look for a running proxy on [default: from the config file, else 8788]
+    #[arg(long)]
+    pub port: Option<u16>,
 }
 
 #[derive(Args, Debug, Clone)]

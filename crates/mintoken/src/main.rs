@@ -20,6 +20,9 @@ fn main() -> ExitCode {
             Command::Users(c) => mintoken::admin::users(c).await,
             Command::Keys(c) => mintoken::admin::keys(c).await,
             Command::Compress(args) => mintoken::compress_cmd::run(args),
+            Command::Proxy(args) => mintoken::local_proxy::commands::proxy(args, shutdown_signal()).await,
+            Command::Login(args) => mintoken::local_proxy::commands::login(args),
+            Command::Status(args) => mintoken::local_proxy::commands::status(args).await,
             Command::Version => {
                 println!("mintoken {}", env!("CARGO_PKG_VERSION"));
                 Ok(())

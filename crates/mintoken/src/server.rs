@@ -104,6 +104,8 @@ pub fn router(state: SharedState) -> Router {
         .merge(api::protected_routes(state.clone()))
         .merge(proxy_routes())
         .merge(crate::playground::routes())
+        .route("/v1/cli/compress-context", post(crate::cli_api::compress::handle))
+        .route("/v1/cli-telemetry", post(crate::cli_api::telemetry::handle))
         .merge(crate::dashboard::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

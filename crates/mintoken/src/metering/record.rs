@@ -38,6 +38,9 @@ pub enum UsageSource {
     /// Nothing to count: an error before any output.
     #[default]
     None,
+    /// A client reported the figures: a request a local CLI proxy forwarded from the
+    /// user's machine (`POST /v1/cli-telemetry`); mintoken did not see it.
+    Reported,
 }
 
 impl UsageSource {
@@ -46,6 +49,7 @@ impl UsageSource {
             UsageSource::Upstream => "upstream",
             UsageSource::Counted => "counted",
             UsageSource::None => "none",
+            UsageSource::Reported => "reported",
         }
     }
 }
@@ -77,6 +81,14 @@ pub struct UsageRecord {
 }
 
 impl UsageRecord {
+    /// Whether this record tells what the account's requests produce, for the running
+    /// mean output that quota reservations use: a 2xx answer whose output is known. A
+    /// 2xx without any usage (e.g. `POST /v1/cli/compress-context`, which produces no
+    /// output) says nothing about it, and would drag the mean towards 0.
+    pub fn is_output_sample(&self) -> bool {
+        (200..300).contains(&self.status) && !(self.usage_source == UsageSource::None && self.output_tokens == 0)
+    }
+
     /// The request's log line.
     pub fn log(&self) {
         tracing::info!(

@@ -42,7 +42,7 @@ impl UsageSink {
     /// Logs the record and queues it for storage without waiting.
     pub fn record(&self, record: UsageRecord) {
         record.log();
-        self.quota.add(&record.user_id, record.output_tokens, record.created_at, (200..300).contains(&record.status));
+        self.quota.add(&record.user_id, record.output_tokens, record.created_at, record.is_output_sample());
         match self.tx.try_send(Message::Record(Box::new(record))) {
             Ok(()) => {
                 if self.full_logged.load(Ordering::Relaxed) {

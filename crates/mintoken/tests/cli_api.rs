@@ -7,6 +7,7 @@
 mod common;
 
 use common::TestApp;
+use common::sessions::{build_log, source_file};
 use mintoken_compress::ContextLevel;
 use mintoken_compress::context::{self, ContextReport, Shape};
 use serde_json::{Value, json};
@@ -36,27 +37,9 @@ fn unique_email(tag: &str) -> String {
     format!("{tag}-{}@example.com", uuid::Uuid::new_v4().simple())
 }
 
-/// A build log of `lines` lines with one error buried in the middle.
-fn build_log(lines: usize, salt: usize) -> String {
-    (0..lines)
-        .map(|i| {
-            if i == lines / 2 {
-                format!("error[E0425]: cannot find value `x{salt}` in this scope")
-            } else {
-                format!("   Compiling crate{i}-{salt} v0.{i}.0 (/work/src/crate{i})")
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-fn source_file() -> String {
-    (0..300).map(|i| format!("fn f{i}() -> u32 {{ {i} }}")).collect::<Vec<_>>().join("\n")
-}
-
 /// A tool result of turn `turn`: the same file read again and again, or a big build log.
 fn tool_output(turn: usize) -> (&'static str, String) {
-    if turn.is_multiple_of(2) { ("read_file", source_file()) } else { ("cargo_build", build_log(1500, turn)) }
+    if turn.is_multiple_of(2) { ("read_file", source_file(300)) } else { ("cargo_build", build_log(1500, turn)) }
 }
 
 /// An Anthropic Messages session: tool_use / tool_result pairs with large results, then

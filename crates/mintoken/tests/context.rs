@@ -5,26 +5,13 @@
 mod common;
 
 use common::TestApp;
+use common::sessions::{build_log, source_file};
 use serde_json::{Value, json};
-
-/// A build log of `lines` lines with one error buried in the middle.
-fn build_log(lines: usize, salt: usize) -> String {
-    (0..lines)
-        .map(|i| {
-            if i == lines / 2 {
-                format!("error[E0425]: cannot find value `x{salt}` in this scope")
-            } else {
-                format!("   Compiling crate{i}-{salt} v0.{i}.0 (/work/src/crate{i})")
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
 
 /// An OpenAI-shaped agent session: the same file read three times, big logs, and a
 /// final user turn.
 fn openai_session() -> Value {
-    let file = (0..400).map(|i| format!("fn f{i}() -> u32 {{ {i} }}")).collect::<Vec<_>>().join("\n");
+    let file = source_file(400);
     let mut messages = vec![
         json!({"role": "system", "content": "You are a coding agent."}),
         json!({"role": "user", "content": "Fix the build."}),

@@ -10,6 +10,7 @@ use std::io::Read;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::sessions::{build_log, source_file};
 use mintoken::local_proxy::{Console, LocalProxy, ProxyConfig};
 use mintoken::secret::Secret;
 use mintoken_compress::ContextLevel;
@@ -96,29 +97,12 @@ impl Env {
     }
 }
 
-fn build_log(lines: usize, salt: usize) -> String {
-    (0..lines)
-        .map(|i| {
-            if i == lines / 2 {
-                format!("error[E0425]: cannot find value `x{salt}` in this scope")
-            } else {
-                format!("   Compiling crate{i}-{salt} v0.{i}.0 (/work/src/crate{i})")
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-fn file_dump() -> String {
-    (0..400).map(|i| format!("fn f{i}() -> u32 {{ {i} }}")).collect::<Vec<_>>().join("\n")
-}
-
 /// A long Claude Code–like session: repeated file reads and big build logs as tool results.
 fn anthropic_session(stream: bool) -> Value {
     let mut messages = vec![json!({"role": "user", "content": "Fix the build."})];
     for turn in 0..6 {
         let id = format!("toolu_{turn:02}");
-        let output = if turn % 2 == 0 { file_dump() } else { build_log(2000, turn) };
+        let output = if turn % 2 == 0 { source_file(400) } else { build_log(2000, turn) };
         messages.push(json!({"role": "assistant", "content": [
             {"type": "text", "text": format!("Step {turn}.")},
             {"type": "tool_use", "id": id, "name": "bash", "input": {"command": "cargo build"}}]}));
@@ -141,7 +125,7 @@ fn openai_session(stream: bool) -> Value {
     ];
     for turn in 0..6 {
         let id = format!("call_{turn}");
-        let output = if turn % 2 == 0 { file_dump() } else { build_log(2000, turn) };
+        let output = if turn % 2 == 0 { source_file(400) } else { build_log(2000, turn) };
         messages.push(json!({"role": "assistant", "content": null, "tool_calls": [
             {"id": id, "type": "function", "function": {"name": "bash", "arguments": "{}"}}]}));
         messages.push(json!({"role": "tool", "tool_call_id": id, "content": output}));
@@ -159,7 +143,7 @@ fn responses_session(stream: bool) -> Value {
     let mut input = vec![json!({"role": "user", "content": "Fix the build."})];
     for turn in 0..6 {
         let id = format!("call_{turn}");
-        let output = if turn % 2 == 0 { file_dump() } else { build_log(2000, turn) };
+        let output = if turn % 2 == 0 { source_file(400) } else { build_log(2000, turn) };
         input.push(json!({"type": "function_call", "call_id": id, "name": "bash", "arguments": "{}"}));
         input.push(json!({"type": "function_call_output", "call_id": id, "output": output}));
     }

@@ -7,17 +7,7 @@
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 
 /// Hop-by-hop headers: never forwarded, in either direction.
-const HOP_BY_HOP: [&str; 9] = [
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-];
+use crate::proxy::upstream::HOP_BY_HOP;
 
 /// The names a `Connection` header lists are hop-by-hop for this message too.
 fn connection_listed(headers: &HeaderMap) -> Vec<String> {

@@ -26,8 +26,8 @@ pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
-/// Hop-by-hop headers (RFC 9110 §7.6.1) never cross a proxy.
-const HOP_BY_HOP: [&str; 9] = [
+/// Hop-by-hop headers (RFC 9110 §7.6.1) never cross a proxy (this one, or `mintoken proxy`).
+pub const HOP_BY_HOP: [&str; 9] = [
     "connection",
     "keep-alive",
     "proxy-authenticate",

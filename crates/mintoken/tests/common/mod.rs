@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod gate;
+pub mod sessions;
 
 use mintoken::cli::{ServeArgs, StoreArgs};
 use mintoken::config::Config;

@@ -222,6 +222,14 @@ async fn holdout_requests_go_without_the_skill_and_are_marked() {
     let with_skill = app.mock.requests().iter().filter(|r| r.json()["messages"][0]["role"] == "system").count();
     assert_eq!(with_skill, 60 - marked, "held-out requests reach the upstream without the skill");
 
+    // An explicit intensity on the request is never held out.
+    app.mock.clear();
+    for _ in 0..20 {
+        let resp = app.chat(raw, &chat_body()).header("x-mintoken-intensity", "full").send().await.unwrap();
+        assert!(!resp.headers().contains_key("x-mintoken-holdout"));
+    }
+    assert!(app.mock.requests().iter().all(|r| r.json()["messages"][0]["role"] == "system"));
+
     for bad in [json!(101), json!(-1), json!(2.5), json!("10")] {
         let (status, body) =
             app.post_json("/v1/auth/keys", Some(token), json!({"name": "bad", "holdout_percent": bad})).await;

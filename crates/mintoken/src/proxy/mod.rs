@@ -143,7 +143,10 @@ async fn forward(
         resolve_intensity(dialect, state, &parts.headers, &query, &caller.key, smart, &parsed).await?;
 
     let (mut parsed, context) = compress(dialect, parsed, &caller.key.settings, limits.input_compression).await?;
-    let holdout = intensity != Intensity::None && held_out(caller.key.settings.holdout_percent);
+    // An explicit per-request intensity is the caller's choice: never held out.
+    let holdout = intensity != Intensity::None
+        && reason != IntensityReason::Override
+        && held_out(caller.key.settings.holdout_percent);
     let skill = mintoken_compress::skill::text(intensity).filter(|_| !holdout);
     if let Some(skill) = skill {
         dialect.inject_skill(&mut parsed, skill).map_err(ProxyError::bad_request)?;

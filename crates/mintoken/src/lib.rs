@@ -18,6 +18,7 @@ pub mod dashboard;
 pub mod local_proxy;
 pub mod logging;
 pub mod metering;
+pub mod metrics;
 pub mod plans;
 pub mod playground;
 pub mod proxy;

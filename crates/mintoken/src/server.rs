@@ -7,6 +7,7 @@ use crate::auth::key_cache::KeyCache;
 use crate::auth::login_limiter::LoginLimiter;
 use crate::config::Config;
 use crate::metering::{QuotaCounters, UsageSink, UsageWriter};
+use crate::metrics::Metrics;
 use crate::proxy::{
     self, anthropic::AnthropicMessages, dialect::RouteInfo, google, openai_chat::OpenAiChat,
     openai_responses::OpenAiResponses,
@@ -37,6 +38,8 @@ pub struct AppState {
     pub rate: crate::metering::RateLimiter,
     /// The metering clock (tests move it across month boundaries).
     pub clock: crate::clock::Clock,
+    /// Prometheus metrics (`GET /metrics`).
+    pub metrics: Arc<Metrics>,
 }
 
 pub type SharedState = Arc<AppState>;
@@ -100,6 +103,7 @@ pub fn router(state: SharedState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { Json(json!({ "status": "ok" })) }))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .merge(api::public_routes())
         .merge(api::protected_routes(state.clone()))
         .merge(proxy_routes())
@@ -126,6 +130,13 @@ async fn readyz(State(state): State<SharedState>) -> Response {
             (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
         }
     }
+}
+
+/// Prometheus exposition; like the health routes it needs no key: it carries no
+/// account, key or model labels (see `crate::metrics`).
+async fn metrics(State(state): State<SharedState>) -> Response {
+    let body = crate::metrics::render(&state.metrics, &state.usage);
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response()
 }
 
 async fn not_found(method: Method, uri: Uri) -> ApiError {
@@ -185,7 +196,8 @@ impl Server {
 
         let clock = crate::clock::Clock::default();
         let quota = Arc::new(QuotaCounters::new(store.clone(), clock.clone()));
-        let (usage, writer) = UsageWriter::start(store.clone(), quota.clone());
+        let metrics = Arc::new(Metrics::default());
+        let (usage, writer) = UsageWriter::start(store.clone(), quota.clone(), metrics.clone());
         let keys = KeyCache::new(store.clone());
         let rules = RuleCache::new(store.clone());
         let retention = crate::analytics::retention::spawn(store.clone(), config.usage_retention_days);
@@ -201,12 +213,13 @@ impl Server {
             login_limiter: LoginLimiter::default(),
             rate: crate::metering::RateLimiter::new(clock.clone()),
             clock,
+            metrics,
         });
         let sync = crate::cache_sync::spawn(state.clone());
         let (shutdown, mut stop) = tokio::sync::watch::channel(false);
         let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         let task = tokio::spawn(async move {
-            let serving = axum::serve(listener, app).with_graceful_shutdown(async move {
+            let serving = axum::serve(without_nagle(listener), app).with_graceful_shutdown(async move {
                 let _ = stop.wait_for(|s| *s).await;
             });
             if let Err(e) = serving.await {
@@ -234,6 +247,16 @@ impl Server {
         self.writer.finish(self.state.usage.clone()).await;
         self.state.store.close().await;
     }
+}
+
+/// Accepted connections with Nagle's algorithm off: answers and stream events are small
+/// writes the client waits for, which Nagle (with delayed ACKs) would hold back.
+pub fn without_nagle(
+    listener: tokio::net::TcpListener,
+) -> axum::serve::TapIo<tokio::net::TcpListener, fn(&mut tokio::net::TcpStream)> {
+    axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    })
 }
 
 /// The HS256 secret kept in the data directory, created on first start with 0600.

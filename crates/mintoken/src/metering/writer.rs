@@ -5,6 +5,7 @@
 //! counter forward at once, so the next request's quota check sees it.
 
 use super::{QuotaCounters, UsageRecord};
+use crate::metrics::Metrics;
 use crate::store::Store;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -36,12 +37,14 @@ pub struct UsageSink {
     /// the queue last had room (one error line per episode, not one per record).
     dropped: Arc<AtomicU64>,
     full_logged: Arc<AtomicBool>,
+    metrics: Arc<Metrics>,
 }
 
 impl UsageSink {
-    /// Logs the record and queues it for storage without waiting.
+    /// Logs the record, counts it in the metrics and queues it for storage without waiting.
     pub fn record(&self, record: UsageRecord) {
         record.log();
+        self.metrics.observe_usage(&record);
         self.quota.add(&record.user_id, record.output_tokens, record.created_at, record.is_output_sample());
         match self.tx.try_send(Message::Record(Box::new(record))) {
             Ok(()) => {
@@ -98,10 +101,10 @@ pub struct UsageWriter {
 }
 
 impl UsageWriter {
-    pub fn start(store: Store, quota: Arc<QuotaCounters>) -> (UsageSink, UsageWriter) {
+    pub fn start(store: Store, quota: Arc<QuotaCounters>, metrics: Arc<Metrics>) -> (UsageSink, UsageWriter) {
         let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
         let task = tokio::spawn(run(store, quota.clone(), rx));
-        let sink = UsageSink { tx, quota, dropped: Arc::default(), full_logged: Arc::default() };
+        let sink = UsageSink { tx, quota, dropped: Arc::default(), full_logged: Arc::default(), metrics };
         (sink, UsageWriter { task })
     }
 

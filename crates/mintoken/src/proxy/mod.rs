@@ -21,6 +21,7 @@ pub mod upstream;
 
 use crate::auth::key_cache::{AuthedKey, KeyAuthError};
 use crate::metering::{IntensityReason, UsageSource};
+use crate::metrics::ErrorClass;
 use crate::secret::Secret;
 use crate::server::SharedState;
 use axum::body::Body;
@@ -37,7 +38,7 @@ use mintoken_compress::context::{self, ContextReport};
 use mintoken_compress::input;
 use quota::Quota;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// A non-streaming upstream body larger than this is refused (502) instead of being
 /// held in memory.
@@ -45,10 +46,10 @@ const MAX_UPSTREAM_BODY: usize = 64 * 1024 * 1024;
 
 /// Handles one metered request (generation) for `dialect`.
 pub async fn handle(dialect: &'static dyn Dialect, state: SharedState, request: Request, route: RouteInfo) -> Response {
-    let started = Instant::now();
+    let mut timing = Timing::start();
     let request_id = new_request_id();
-    let result = forward(dialect, &state, request, route, &request_id, started).await;
-    finish(dialect, result, &request_id, started)
+    let result = forward(dialect, &state, request, route, &request_id, &mut timing).await;
+    finish(dialect, &state, result, &request_id, &timing)
 }
 
 /// Handles a request that is authenticated like the others but forwarded unchanged and
@@ -59,30 +60,74 @@ pub async fn passthrough(
     request: Request,
     path: String,
 ) -> Response {
-    let started = Instant::now();
+    let mut timing = Timing::start();
     let request_id = new_request_id();
-    let result = forward_unchanged(dialect, &state, request, path).await;
-    finish(dialect, result, &request_id, started)
+    let result = forward_unchanged(dialect, &state, request, path, &mut timing).await;
+    finish(dialect, &state, result, &request_id, &timing)
+}
+
+/// Where a request's time went: mintoken's own work, or waiting for the upstream.
+struct Timing {
+    started: Instant,
+    /// When the upstream request was sent, and when the upstream's part ended: the
+    /// whole body read, or (streams) the response head received.
+    upstream: Option<(Instant, Instant)>,
+}
+
+impl Timing {
+    fn start() -> Timing {
+        Timing { started: Instant::now(), upstream: None }
+    }
+
+    fn upstream_done(&mut self, sent: Instant) {
+        self.upstream = Some((sent, Instant::now()));
+    }
+
+    /// Time spent inside mintoken so far, excluding the upstream's part.
+    fn overhead_us(&self) -> u64 {
+        let upstream = self.upstream.map_or(Duration::ZERO, |(sent, done)| done - sent);
+        self.started.elapsed().saturating_sub(upstream).as_micros() as u64
+    }
 }
 
 fn new_request_id() -> String {
     format!("req_{}", crate::auth::random::alphanumeric(24))
 }
 
-/// Renders errors in the dialect's envelope and adds the headers every answer carries.
-fn finish(dialect: &dyn Dialect, result: Result<Response, ProxyError>, request_id: &str, started: Instant) -> Response {
-    let mut response = result.unwrap_or_else(|e| {
-        let mut response = (e.status, axum::Json(dialect.error_body(e.status, &e.message))).into_response();
-        for (name, value) in e.headers {
-            response.headers_mut().insert(name, value);
+/// Renders errors in the dialect's envelope, adds the headers every answer carries and
+/// counts the answer in the metrics.
+fn finish(
+    dialect: &dyn Dialect,
+    state: &SharedState,
+    result: Result<Response, ProxyError>,
+    request_id: &str,
+    timing: &Timing,
+) -> Response {
+    let mut response = match result {
+        Ok(response) => {
+            if !response.status().is_success() {
+                state.metrics.observe_error(ErrorClass::UpstreamStatus);
+            }
+            response
         }
-        response
-    });
+        Err(e) => {
+            let retry_after = e.headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("retry-after"));
+            state.metrics.observe_error(ErrorClass::of_own_error(e.status.as_u16(), retry_after));
+            let mut response = (e.status, axum::Json(dialect.error_body(e.status, &e.message))).into_response();
+            for (name, value) in e.headers {
+                response.headers_mut().insert(name, value);
+            }
+            response
+        }
+    };
+    let overhead_us = timing.overhead_us();
+    state.metrics.observe_response(dialect.provider(), response.status().as_u16(), overhead_us);
     let headers = response.headers_mut();
     if let Ok(id) = HeaderValue::from_str(request_id) {
         headers.insert("x-request-id", id);
     }
-    headers.insert("x-mintoken-duration-ms", HeaderValue::from(started.elapsed().as_millis() as u64));
+    headers.insert("x-mintoken-duration-ms", HeaderValue::from(timing.started.elapsed().as_millis() as u64));
+    headers.insert("x-mintoken-overhead-us", HeaderValue::from(overhead_us));
     response
 }
 
@@ -127,7 +172,7 @@ async fn forward(
     request: Request,
     route: RouteInfo,
     request_id: &str,
-    started: Instant,
+    timing: &mut Timing,
 ) -> Result<Response, ProxyError> {
     let (parts, body) = request.into_parts();
     let query = query::parse(parts.uri.query());
@@ -173,11 +218,14 @@ async fn forward(
         reservation,
         context: context.as_ref().map(|r| (r.tokens_before as i64, r.tokens_after as i64)),
         streamed: parsed.stream,
-        started,
+        started: timing.started,
         upstream_started: Instant::now(),
     };
     let limit = state.config.upstream_timeout;
-    let upstream_response = match tokio::time::timeout(limit, outgoing.send()).await {
+    let sent = meter.upstream_started;
+    let upstream_response = tokio::time::timeout(limit, outgoing.send()).await;
+    timing.upstream_done(sent);
+    let upstream_response = match upstream_response {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => return Err(meter.failed(ProxyError::upstream(&e, limit))),
         Err(_) => return Err(meter.failed(ProxyError::timeout(limit))),
@@ -199,16 +247,18 @@ async fn forward(
         // Headers leave before the stream's usage is known: report the count so far.
         quota.report(&mut headers, 0);
         let sse = upstream::is_event_stream(upstream_response.headers());
-        let stream =
-            relay::relay(upstream_response, relay::Reader::new(dialect, observer, sse), meter, upstream_body, limit);
+        let reader = relay::Reader::new(dialect, observer, sse);
+        let stream = relay::relay(upstream_response, reader, meter, upstream_body, limit, state.metrics.clone());
         return Ok(response(status, headers, Body::from_stream(stream)));
     }
 
     // Non-streaming (or an upstream error answering a streaming request): read the
     // whole body within what is left of the time limit, then relay it unchanged.
     meter.streamed = false;
-    let remaining = limit.saturating_sub(started.elapsed());
-    let body = match tokio::time::timeout(remaining, read_upstream_body(upstream_response)).await {
+    let remaining = limit.saturating_sub(timing.started.elapsed());
+    let body = tokio::time::timeout(remaining, read_upstream_body(upstream_response)).await;
+    timing.upstream_done(sent);
+    let body = match body {
         Ok(Ok(body)) => body,
         Ok(Err(e)) => return Err(meter.failed(e)),
         Err(_) => return Err(meter.failed(ProxyError::timeout(limit))),
@@ -225,6 +275,7 @@ async fn forward_unchanged(
     state: &SharedState,
     request: Request,
     path: String,
+    timing: &mut Timing,
 ) -> Result<Response, ProxyError> {
     let (parts, body) = request.into_parts();
     let query = query::parse(parts.uri.query());
@@ -234,16 +285,17 @@ async fn forward_unchanged(
     let body = read_body(body, limits.max_body_bytes, &caller.key.plan).await?;
     let outgoing = upstream_request(dialect, state, &parts, &query, &path, &caller, body)?;
     let limit = state.config.upstream_timeout;
-    let upstream_response = match tokio::time::timeout(limit, outgoing.send()).await {
-        Ok(Ok(r)) => r,
-        Ok(Err(e)) => return Err(ProxyError::upstream(&e, limit)),
-        Err(_) => return Err(ProxyError::timeout(limit)),
-    };
-    let status = upstream_response.status();
-    let headers = upstream::response_headers(upstream_response.headers());
-    let body = tokio::time::timeout(limit, read_upstream_body(upstream_response))
-        .await
-        .map_err(|_| ProxyError::timeout(limit))??;
+    let sent = Instant::now();
+    let answer = tokio::time::timeout(limit, async move {
+        let upstream_response = outgoing.send().await.map_err(|e| ProxyError::upstream(&e, limit))?;
+        let status = upstream_response.status();
+        let headers = upstream::response_headers(upstream_response.headers());
+        let body = read_upstream_body(upstream_response).await?;
+        Ok((status, headers, body))
+    })
+    .await;
+    timing.upstream_done(sent);
+    let (status, headers, body) = answer.map_err(|_| ProxyError::timeout(limit))??;
     Ok(response(status, headers, Body::from(body)))
 }
 

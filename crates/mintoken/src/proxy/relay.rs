@@ -8,8 +8,10 @@ use super::dialect::{Dialect, EventAction, StreamObserver, Tokens};
 use super::meter::{Outcome, RequestMeter, count_request_text};
 use super::sse::EventSplitter;
 use crate::metering::UsageSource;
+use crate::metrics::{ErrorClass, Metrics, OpenStream};
 use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// HTTP status recorded when the client closed the connection mid-stream (as nginx).
@@ -91,6 +93,9 @@ struct Relay {
     status: u16,
     finished: bool,
     recorded: bool,
+    metrics: Arc<Metrics>,
+    /// Counts this stream in `mintoken_open_streams` while it lives.
+    _open: OpenStream,
 }
 
 pub fn relay(
@@ -99,9 +104,12 @@ pub fn relay(
     meter: RequestMeter,
     upstream_body: Bytes,
     idle_timeout: Duration,
+    metrics: Arc<Metrics>,
 ) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send {
     let status = response.status().as_u16();
     let relay = Relay {
+        _open: metrics.stream_opened(),
+        metrics,
         upstream: Box::pin(response.bytes_stream()),
         reader,
         meter,
@@ -134,12 +142,14 @@ impl Relay {
                 Ok(Some(Err(e))) => {
                     let error = super::error::WithoutUrl(&e);
                     tracing::warn!(request_id = %self.meter.request_id, %error, "upstream stream broke; ending the client stream");
+                    self.metrics.observe_error(ErrorClass::StreamBroken);
                     return self.finish();
                 }
                 Ok(None) => return self.finish(),
                 Err(_) => {
                     let idle_secs = self.idle_timeout.as_secs();
                     tracing::warn!(request_id = %self.meter.request_id, idle_secs, "upstream stream stalled; ending the client stream");
+                    self.metrics.observe_error(ErrorClass::StreamStalled);
                     return self.finish();
                 }
             }
@@ -191,6 +201,7 @@ impl Drop for Relay {
     fn drop(&mut self) {
         if !self.recorded {
             tracing::info!(request_id = %self.meter.request_id, "client closed the stream early; upstream request cancelled");
+            self.metrics.observe_error(ErrorClass::ClientClosed);
         }
         self.record();
     }

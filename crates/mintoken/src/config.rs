@@ -175,7 +175,11 @@ fn base_url(value: Option<String>, default: &str) -> Result<String, ConfigError>
     if !(url.starts_with("http://") || url.starts_with("https://")) {
         return Err(ConfigError::Invalid(format!("upstream base URL {url:?} must start with http:// or https://")));
     }
-    Ok(url)
+    match reqwest::Url::parse(&url) {
+        Ok(parsed) if parsed.query().is_none() && parsed.fragment().is_none() => Ok(url),
+        Ok(_) => Err(ConfigError::Invalid(format!("upstream base URL {url:?} must not have a query or fragment"))),
+        Err(e) => Err(ConfigError::Invalid(format!("upstream base URL {url:?} is not a valid URL: {e}"))),
+    }
 }
 
 #[cfg(test)]

@@ -40,6 +40,8 @@ pub struct AppState {
     pub clock: crate::clock::Clock,
     /// Prometheus metrics (`GET /metrics`).
     pub metrics: Arc<Metrics>,
+    /// The providers' base URLs, parsed.
+    pub upstream_bases: proxy::upstream::BaseUrls,
 }
 
 pub type SharedState = Arc<AppState>;
@@ -167,11 +169,14 @@ pub enum StartError {
     Listen { addr: SocketAddr, source: std::io::Error },
     #[error("JWT secret: {0}")]
     Secret(std::io::Error),
+    #[error("{0}")]
+    BaseUrl(String),
 }
 
 impl Server {
     /// Opens the store, binds the listener and starts serving in the background.
     pub async fn start(config: Config) -> Result<Server, StartError> {
+        let upstream_bases = proxy::upstream::BaseUrls::new(&config).map_err(StartError::BaseUrl)?;
         let store = Store::open(&config).await?;
         let secret = match &config.jwt_secret {
             Some(s) => s.expose().as_bytes().to_vec(),
@@ -214,6 +219,7 @@ impl Server {
             rate: crate::metering::RateLimiter::new(clock.clone()),
             clock,
             metrics,
+            upstream_bases,
         });
         let sync = crate::cache_sync::spawn(state.clone());
         let (shutdown, mut stop) = tokio::sync::watch::channel(false);

@@ -25,6 +25,20 @@ pub fn alphanumeric(len: usize) -> String {
     out
 }
 
+/// A uniform 64-bit draw for what needs no secrecy (request ids, holdout draws): a
+/// randomly keyed per-thread hasher applied to a counter, so no system call per draw.
+/// Never use it for keys, tokens or anything an attacker must not predict.
+pub fn fast_u64() -> u64 {
+    use std::hash::BuildHasher;
+    thread_local! {
+        static DRAWS: (std::hash::RandomState, std::cell::Cell<u64>) = Default::default();
+    }
+    DRAWS.with(|(keys, counter)| {
+        counter.set(counter.get().wrapping_add(1));
+        keys.hash_one(counter.get())
+    })
+}
+
 /// `n` random bytes.
 pub fn bytes(n: usize) -> Vec<u8> {
     let mut v = vec![0u8; n];

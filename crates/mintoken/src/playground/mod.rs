@@ -109,7 +109,7 @@ async fn run_compare(
         "model": compare.model,
         "intensity": compare.intensity.as_str(),
         "without_skill": report(&without, Intensity::None, 0),
-        "with_skill": report(&with, compare.intensity, skill_tokens(compare.intensity)),
+        "with_skill": report(&with, compare.intensity, meter::skill_tokens(compare.intensity)),
         "saving": saving::between(without.tokens, with.tokens),
     });
     let mut response = Json(body).into_response();
@@ -156,7 +156,7 @@ impl Comparison<'_> {
             model: compare.model.clone(),
             intensity,
             reason,
-            skill_tokens: skill_tokens(intensity),
+            skill_tokens: meter::skill_tokens(intensity),
             holdout: false,
             reservation,
             context: None,
@@ -166,10 +166,6 @@ impl Comparison<'_> {
         };
         Run::new(label, self.target, &parsed, meter).map_err(PlaygroundError::bad_request)
     }
-}
-
-fn skill_tokens(intensity: Intensity) -> i64 {
-    mintoken_compress::skill::text(intensity).map_or(0, meter::skill_tokens)
 }
 
 /// The mintoken key, from `Authorization: Bearer` only (the provider key is in the body).

@@ -75,13 +75,13 @@ impl RequestMeter {
     }
 }
 
-/// Input tokens the skill adds; three constant texts, each counted once per process.
-pub fn skill_tokens(skill: &'static str) -> i64 {
-    use std::collections::HashMap;
-    use std::sync::{Mutex, OnceLock};
-    static COUNTS: OnceLock<Mutex<HashMap<usize, i64>>> = OnceLock::new();
-    let mut counts = COUNTS.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
-    *counts.entry(skill.as_ptr() as usize).or_insert_with(|| mintoken_compress::tokens::count(skill) as i64)
+/// Input tokens the skill of `intensity` adds (0 for `none`); each of the constant texts
+/// is counted once per process, without a lock afterwards.
+pub fn skill_tokens(intensity: Intensity) -> i64 {
+    use std::sync::OnceLock;
+    static COUNTS: [OnceLock<i64>; 4] = [const { OnceLock::new() }; 4];
+    let Some(text) = mintoken_compress::skill::text(intensity) else { return 0 };
+    *COUNTS[intensity as usize].get_or_init(|| mintoken_compress::tokens::count(text) as i64)
 }
 
 /// Counts the prompt text of a request body: every string under the members that

@@ -90,8 +90,21 @@ impl Timing {
     }
 }
 
+/// `req_` and 24 base-62 characters, 8 from each of three 64-bit draws (~143 bits):
+/// unique across instances for all practical purposes, and cheap, since ids need no
+/// secrecy.
 fn new_request_id() -> String {
-    format!("req_{}", crate::auth::random::alphanumeric(24))
+    const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let mut id = String::with_capacity(28);
+    id.push_str("req_");
+    for _ in 0..3 {
+        let mut draw = crate::auth::random::fast_u64();
+        for _ in 0..8 {
+            id.push(ALPHABET[(draw % 62) as usize] as char);
+            draw /= 62;
+        }
+    }
+    id
 }
 
 /// Renders errors in the dialect's envelope, adds the headers every answer carries and
@@ -213,7 +226,7 @@ async fn forward(
         model: parsed.model.clone(),
         intensity,
         reason,
-        skill_tokens: skill.map_or(0, meter::skill_tokens),
+        skill_tokens: if skill.is_some() { meter::skill_tokens(intensity) } else { 0 },
         holdout,
         reservation,
         context: context.as_ref().map(|r| (r.tokens_before as i64, r.tokens_after as i64)),
@@ -310,14 +323,7 @@ fn upstream_request(
     caller: &Caller,
     body: Bytes,
 ) -> Result<reqwest::RequestBuilder, ProxyError> {
-    let mut url = format!("{}{path}", dialect.base_url(&state.config));
-    let forwarded = query::forwarded(query);
-    let mut separator = '?';
-    if !forwarded.is_empty() {
-        url.push('?');
-        url.push_str(&forwarded);
-        separator = '&';
-    }
+    let mut query = query::forwarded(query);
     let mut headers = upstream::request_headers(&parts.headers);
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     for (name, value) in dialect.default_headers() {
@@ -332,12 +338,15 @@ fn upstream_request(
             headers.insert(upstream::header_name(name), value);
         }
         Credential::Query { name } => {
-            url.push(separator);
-            url.push_str(name);
-            url.push('=');
-            url.push_str(&query::encode(caller.provider_key.expose()));
+            if !query.is_empty() {
+                query.push('&');
+            }
+            query.push_str(name);
+            query.push('=');
+            query.push_str(&query::encode(caller.provider_key.expose()));
         }
     }
+    let url = state.upstream_bases.url(dialect.provider(), path, &query);
     Ok(state.upstream.post(url).headers(headers).body(body))
 }
 
@@ -352,20 +361,7 @@ fn response(status: StatusCode, headers: HeaderMap, body: Body) -> Response {
 /// skill (SPEC §7): a uniform draw per request, so the held-out requests are a random
 /// sample of the key's traffic.
 fn held_out(percent: u8) -> bool {
-    use std::hash::BuildHasher;
-    thread_local! {
-        // Randomly keyed per thread; hashing a counter gives uniform, independent draws
-        // without a system call per request.
-        static DRAWS: (std::hash::RandomState, std::cell::Cell<u64>) = Default::default();
-    }
-    if percent == 0 {
-        return false;
-    }
-    let draw = DRAWS.with(|(keys, counter)| {
-        counter.set(counter.get().wrapping_add(1));
-        keys.hash_one(counter.get())
-    });
-    draw % 100 < u64::from(percent)
+    percent > 0 && crate::auth::random::fast_u64() % 100 < u64::from(percent)
 }
 
 /// SPEC §3, in order: an explicit override (header, then `?intensity=`); with smart

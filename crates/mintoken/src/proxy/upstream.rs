@@ -21,6 +21,40 @@ pub fn client(config: &Config) -> reqwest::Client {
         })
 }
 
+/// The providers' base URLs, parsed once at start: parsing a whole URL (with host
+/// normalisation) on every request cost more than the rest of the upstream request.
+pub struct BaseUrls {
+    openai: reqwest::Url,
+    anthropic: reqwest::Url,
+    google: reqwest::Url,
+}
+
+impl BaseUrls {
+    /// Fails only for a URL the configuration would have rejected.
+    pub fn new(config: &Config) -> Result<BaseUrls, String> {
+        let parse = |url: &str| reqwest::Url::parse(url).map_err(|e| format!("upstream base URL {url:?}: {e}"));
+        Ok(BaseUrls {
+            openai: parse(&config.openai_base_url)?,
+            anthropic: parse(&config.anthropic_base_url)?,
+            google: parse(&config.google_base_url)?,
+        })
+    }
+
+    /// `path` (`/v1/…`) appended to the provider's base URL (which may have a path of
+    /// its own), with `query` (already encoded, possibly empty).
+    pub fn url(&self, provider: &str, path: &str, query: &str) -> reqwest::Url {
+        let mut url = match provider {
+            "anthropic" => self.anthropic.clone(),
+            "google" => self.google.clone(),
+            _ => self.openai.clone(),
+        };
+        let joined = format!("{}{path}", url.path().trim_end_matches('/'));
+        url.set_path(&joined);
+        url.set_query((!query.is_empty()).then_some(query));
+        url
+    }
+}
+
 /// rustls needs a process-wide crypto provider; ring builds fast and is enough.
 pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -93,6 +127,20 @@ pub fn header_name(name: &'static str) -> HeaderName {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn upstream_urls_keep_the_base_path_and_the_query() {
+        let args = crate::cli::ServeArgs {
+            openai_base_url: Some("http://gateway.test:8080/openai/".into()),
+            google_base_url: Some("https://g.test".into()),
+            ..Default::default()
+        };
+        let bases = BaseUrls::new(&Config::load(&args).unwrap()).unwrap();
+        let url = bases.url("openai", "/v1/chat/completions", "");
+        assert_eq!(url.as_str(), "http://gateway.test:8080/openai/v1/chat/completions");
+        let url = bases.url("google", "/v1beta/models/gemini-2.5-flash:generateContent", "alt=sse&key=k%2B1");
+        assert_eq!(url.as_str(), "https://g.test/v1beta/models/gemini-2.5-flash:generateContent?alt=sse&key=k%2B1");
+    }
 
     #[test]
     fn strips_credentials_and_controls_but_keeps_provider_headers() {

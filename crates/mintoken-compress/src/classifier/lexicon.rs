@@ -7,16 +7,19 @@
 //! compiled into the binary with `include_str!`, so nothing is read at run time.
 //!
 //! Speed: a spelling may only start where a word starts (except the few `*spellings`),
-//! so instead of feeding every byte to an unanchored automaton, an anchored DFA is walked
-//! from each word edge until it dies, usually after a byte or two. That is several times
-//! faster on long prompts than an overlapping search, and still linear in the text.
+//! so instead of feeding every byte to an unanchored automaton, an anchored automaton is
+//! walked from each word edge until it dies, usually after a byte or two. That is several
+//! times faster on long prompts than an overlapping search, and still linear in the text.
+//! The automaton is a contiguous NFA whose first levels are dense (where nearly every walk
+//! ends): about 3 MB, where a full DFA took 11.5 MB of the server's resident memory for a
+//! few microseconds less per prompt.
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use aho_corasick::automaton::Automaton;
-use aho_corasick::dfa::DFA;
-use aho_corasick::{AhoCorasick, Anchored, MatchKind, StartKind};
+use aho_corasick::nfa::contiguous::NFA;
+use aho_corasick::{AhoCorasick, Anchored, MatchKind};
 
 /// What a list entry stands for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -110,7 +113,7 @@ struct Term {
 
 pub(super) struct Lexicon {
     /// Spellings that start at a word edge (nearly all), walked anchored from each edge.
-    edge: DFA,
+    edge: NFA,
     edge_entries: Vec<Vec<Entry>>,
     /// Bytes an edge spelling can start with: a walk from any other byte dies at once,
     /// so it is not started (most spaces, punctuation and digits are skipped this way).
@@ -159,7 +162,7 @@ const LISTS: [(Category, &str, &str); 6] = [
     (Category::Guard, "guard.txt", include_str!("../../data/classifier/guard.txt")),
 ];
 
-/// The compiled lists; built on first use (about 20 ms, a 7.5 MB DFA), then shared.
+/// The compiled lists; built on first use (a few ms), then shared.
 pub(super) fn lexicon() -> &'static Lexicon {
     static LEXICON: LazyLock<Lexicon> =
         LazyLock::new(|| Lexicon::compile(&LISTS).unwrap_or_else(|e| panic!("classifier word lists: {e}")));
@@ -218,11 +221,12 @@ impl Lexicon {
                 }
             }
         }
-        let edge_dfa = DFA::builder()
+        let edge_nfa = NFA::builder()
+            // Dense transitions for the first bytes of a walk, where nearly all walks end.
+            .dense_depth(6)
             // Every spelling that ends at a position is reported (standard semantics),
             // so a spelling inside a longer one is found too and the hiding rule decides.
             .match_kind(MatchKind::Standard)
-            .start_kind(StartKind::Anchored)
             .build(&edge.texts)
             .map_err(|e| format!("edge automaton: {e}"))?;
         let inner_ac = AhoCorasick::builder()
@@ -234,7 +238,7 @@ impl Lexicon {
             edge_first[usize::from(text.as_bytes()[0])] = true;
         }
         Ok(Lexicon {
-            edge: edge_dfa,
+            edge: edge_nfa,
             edge_entries: edge.entries,
             edge_first,
             inner: inner_ac,
@@ -245,7 +249,7 @@ impl Lexicon {
 
     /// Pushes every boundary-checked match of an edge-anchored spelling.
     fn edge_hits(&self, text: &str, folded: &[u8], hits: &mut Vec<Hit>) {
-        let root = self.edge.start_state(Anchored::Yes).expect("the edge DFA is built for anchored searches");
+        let root = self.edge.start_state(Anchored::Yes).expect("an NFA supports anchored searches");
         let bytes = text.as_bytes();
         let mut prev_is_word = false;
         let mut start = 0;

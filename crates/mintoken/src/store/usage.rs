@@ -5,31 +5,52 @@ use crate::metering::UsageRecord;
 use crate::metering::quota::month_start_ms;
 use sqlx::Row;
 
-/// Rows per `INSERT` statement; see [`insert_usage_sql`].
-const USAGE_ROWS_PER_STATEMENT: usize = 40;
+/// Rows per `INSERT` statement, largest first: a batch is cut into chunks of these
+/// sizes, so only three statement texts exist per backend and all stay prepared.
+const USAGE_CHUNKS: [usize; 3] = [32, 8, 1];
 const USAGE_COLUMNS: usize = 20;
 
-/// `INSERT INTO usage_events … VALUES (…), (…)` for `rows` rows, with `$n` placeholders
-/// (which both SQLite and PostgreSQL read). Many rows per statement because each
-/// statement is a round trip (to SQLite's worker thread or to PostgreSQL): row by row,
-/// that dominated the writer's cost. 40 × 20 parameters is far below both databases'
-/// limits.
-fn insert_usage_sql(rows: usize) -> String {
-    use std::fmt::Write;
-    let mut sql = String::from(
-        "INSERT INTO usage_events (request_id, created_at, user_id, key_id, provider, model, endpoint, \
-         intensity, intensity_reason, status, input_tokens, output_tokens, skill_tokens, \
-         context_tokens_before, context_tokens_after, duration_ms, upstream_ms, streamed, usage_source, holdout) VALUES ",
-    );
-    for row in 0..rows {
-        sql.push_str(if row == 0 { "(" } else { ", (" });
-        for column in 0..USAGE_COLUMNS {
-            let separator = if column == 0 { "" } else { ", " };
-            let _ = write!(sql, "{separator}${}", row * USAGE_COLUMNS + column + 1);
+/// The `INSERT INTO usage_events … VALUES (…), (…)` statement for `rows` rows (one of
+/// [`USAGE_CHUNKS`]), built once. Many rows per statement because each statement is a
+/// round trip to SQLite's worker thread or to PostgreSQL: row by row, that dominated the
+/// writer's cost. Placeholders are positional `?` on SQLite (numbered ones make SQLite
+/// look each name up, quadratic in their number) and `$n` on PostgreSQL.
+fn insert_usage_sql(backend: super::Backend, rows: usize) -> &'static str {
+    use std::sync::OnceLock;
+    static SQL: [[OnceLock<String>; USAGE_CHUNKS.len()]; 2] = [const { [const { OnceLock::new() }; 3] }; 2];
+    let size = USAGE_CHUNKS.iter().position(|&n| n == rows).unwrap_or(USAGE_CHUNKS.len() - 1);
+    let postgres = backend == super::Backend::Postgres;
+    SQL[usize::from(postgres)][size].get_or_init(|| {
+        use std::fmt::Write;
+        let mut sql = String::from(
+            "INSERT INTO usage_events (request_id, created_at, user_id, key_id, provider, model, endpoint, \
+             intensity, intensity_reason, status, input_tokens, output_tokens, skill_tokens, \
+             context_tokens_before, context_tokens_after, duration_ms, upstream_ms, streamed, usage_source, holdout) VALUES ",
+        );
+        for row in 0..USAGE_CHUNKS[size] {
+            sql.push_str(if row == 0 { "(" } else { ", (" });
+            for column in 0..USAGE_COLUMNS {
+                sql.push_str(if column == 0 { "" } else { ", " });
+                if postgres {
+                    let _ = write!(sql, "${}", row * USAGE_COLUMNS + column + 1);
+                } else {
+                    sql.push('?');
+                }
+            }
+            sql.push(')');
         }
-        sql.push(')');
-    }
-    sql
+        sql
+    })
+}
+
+/// Cuts `batch` into chunks of the [`USAGE_CHUNKS`] sizes.
+fn usage_chunks<T>(mut batch: &[T]) -> impl Iterator<Item = &[T]> {
+    std::iter::from_fn(move || {
+        let size = USAGE_CHUNKS.into_iter().find(|&n| n <= batch.len())?;
+        let (chunk, rest) = batch.split_at(size);
+        batch = rest;
+        Some(chunk)
+    })
 }
 
 impl Store {
@@ -40,8 +61,8 @@ impl Store {
             return Ok(());
         }
         let mut tx = self.pool.begin().await?;
-        for rows in batch.chunks(USAGE_ROWS_PER_STATEMENT) {
-            let mut insert = sqlx::query(sqlx::AssertSqlSafe(insert_usage_sql(rows.len())));
+        for rows in usage_chunks(batch) {
+            let mut insert = sqlx::query(sqlx::AssertSqlSafe(insert_usage_sql(self.backend, rows.len())));
             for r in rows {
                 insert = insert
                     .bind(&r.request_id)
@@ -198,9 +219,23 @@ pub struct UsageSummaryRow {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
-    fn multi_row_insert_numbers_every_parameter() {
-        let sql = super::insert_usage_sql(2);
-        assert!(sql.ends_with("VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20), ($21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35, $36, $37, $38, $39, $40)"), "{sql}");
+    fn multi_row_inserts_have_one_placeholder_per_value() {
+        let pg = insert_usage_sql(crate::store::Backend::Postgres, 8);
+        assert!(pg.ends_with(", $158, $159, $160)"), "{pg}");
+        assert_eq!(pg.matches('$').count(), 160);
+        let sqlite = insert_usage_sql(crate::store::Backend::Sqlite, 32);
+        assert_eq!(sqlite.matches('?').count(), 640);
+        assert_eq!(insert_usage_sql(crate::store::Backend::Sqlite, 1).matches('?').count(), 20);
+    }
+
+    #[test]
+    fn batches_are_cut_into_the_fixed_chunk_sizes() {
+        let batch: Vec<u32> = (0..77).collect();
+        let sizes: Vec<usize> = usage_chunks(&batch).map(<[u32]>::len).collect();
+        assert_eq!(sizes, [32, 32, 8, 1, 1, 1, 1, 1]);
+        assert_eq!(usage_chunks(&batch).flatten().count(), 77);
     }
 }

@@ -1,7 +1,8 @@
 //! The fast token counter gives exactly the reference o200k_base figure, on text built to
 //! hit every branch of the hand-written pre-tokenizer (contractions, case changes, digit
 //! runs, whitespace before newlines and at the end, non-ASCII letters, digits, marks and
-//! spaces next to ASCII) and on the real text in this repository.
+//! spaces next to ASCII), on long pieces (which take another merge path) and on the real text
+//! in this repository.
 
 use mintoken_compress::tokens;
 use proptest::prelude::*;
@@ -121,4 +122,51 @@ fn equals_the_reference_on_the_repository_text() {
         }
     }
     assert!(checked > 20, "only {checked} files checked");
+}
+
+/// Pieces longer than the quadratic merge's limit go through the heap merge: long runs of
+/// one character, of two alternating ones, base64-like blobs (letters only, so one piece
+/// per case run), long words, CJK text without spaces and long whitespace runs.
+#[test]
+fn equals_the_reference_on_long_pieces() {
+    let mut texts: Vec<String> = Vec::new();
+    for n in [63, 64, 65, 100, 1_000, 10_000, 100_000] {
+        texts.push("a".repeat(n));
+        texts.push(" ".repeat(n));
+        texts.push(format!("x{}", " ".repeat(n)));
+        texts.push("\n".repeat(n));
+        texts.push("=".repeat(n));
+        texts.push("ab".repeat(n / 2));
+        texts.push("-=".repeat(n / 2));
+        texts.push("中".repeat(n / 3));
+        texts.push("中文".repeat(n / 6));
+        texts.push("é".repeat(n / 2));
+        texts.push("\u{3000}".repeat(n / 3));
+    }
+    // A base64-like blob of letters, digits, '+' and '/' from a fixed pseudo-random stream,
+    // and a run of lowercase letters of the same origin (one piece of 100 KB).
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    const BASE64: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    texts.push((0..100_000).map(|_| char::from(BASE64[(next() % 64) as usize])).collect());
+    texts.push((0..100_000).map(|_| char::from(b'a' + (next() % 26) as u8)).collect());
+    texts.push((0..20_000).map(|_| ['甲', '乙', 'ü', 'ß'][(next() % 4) as usize]).collect());
+    for text in &texts {
+        let head: String = text.chars().take(12).collect();
+        assert_eq!(tokens::count(text), reference(text), "{} bytes starting {head:?}", text.len());
+    }
+}
+
+/// Texts where two candidate merges have the same rank, so only the leftmost-first rule
+/// gives the reference count (found by the property tests when that rule was broken).
+#[test]
+fn equals_the_reference_where_merge_ranks_tie() {
+    for text in ["\\\\\\\n", "\r\n\n\n\r\n", "aaaaa", "=====", "\n\n\n\n\n"] {
+        assert_eq!(tokens::count(text), reference(text), "{text:?}");
+    }
 }

@@ -21,7 +21,9 @@
 //!
 //! It records every request exactly as received ([`RecordedRequest`]), logs
 //! when each streamed event left ([`ChunkSent`]), counts live streams, and
-//! can be told to slow down or fail ([`Behavior`], [`Fault`]).
+//! can be told to slow down or fail ([`Behavior`], [`Fault`]). Benchmarks
+//! switch recording off ([`MockServer::set_recording`], `mintoken-mock
+//! --no-record`) so the log neither grows nor adds a lock per request.
 //!
 //! # Token counts
 //!

@@ -16,6 +16,11 @@ struct Args {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:9999")]
     listen: SocketAddr,
+    /// Do not record requests and streamed chunks (`/_mock/requests` and
+    /// `/_mock/chunks` stay empty): for benchmarks, where the log would grow
+    /// without bound and add a lock per request.
+    #[arg(long)]
+    no_record: bool,
 }
 
 #[tokio::main]
@@ -28,6 +33,7 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    server.set_recording(!args.no_record);
     // Scripts wait for this exact line before sending traffic.
     println!("mintoken-mock listening on {}", server.base_url());
     shutdown_signal().await;

@@ -86,6 +86,14 @@ impl MockServer {
         self.state.last_request()
     }
 
+    /// Switches recording of requests and chunk timings on (the default) or
+    /// off. Off, [`MockServer::requests`] and [`MockServer::chunk_log`] stop
+    /// growing: for benchmarks, where the log would be memory growth and a
+    /// lock on every request.
+    pub fn set_recording(&self, on: bool) {
+        self.state.set_recording(on);
+    }
+
     /// Forgets recorded requests and chunk timings (the behaviour is kept).
     pub fn clear(&self) {
         self.state.clear();
@@ -142,13 +150,26 @@ pub(crate) fn router(state: Shared) -> Router {
     api.merge(control::router()).with_state(state)
 }
 
-/// Records the request exactly as received, then hands it on with its body
-/// (and index) available to the handler.
+/// Records the request exactly as received (unless recording is off), then
+/// hands it on with its body (and index) available to the handler.
 async fn record(State(state): State<Shared>, request: Request, next: Next) -> Response {
     let (mut parts, body) = request.into_parts();
     let read = axum::body::to_bytes(body, MAX_BODY_BYTES).await;
     let bytes = read.as_ref().cloned().unwrap_or_default();
-    let recorded = RecordedRequest {
+    let index = if state.recording() { state.record(recorded(&parts, &bytes)) } else { state.skip_record() };
+    if let Err(e) = read {
+        // Too large, or the client stopped sending mid-body.
+        let error = json!({"error": {"message": format!("could not read the request body: {e}"),
+            "type": "invalid_request_error", "param": null, "code": null}});
+        return json_response(StatusCode::BAD_REQUEST, &error);
+    }
+    parts.extensions.insert(Received { index, body: bytes.clone() });
+    next.run(Request::from_parts(parts, Body::from(bytes))).await
+}
+
+/// The request as it goes into the log.
+fn recorded(parts: &axum::http::request::Parts, bytes: &Bytes) -> RecordedRequest {
+    RecordedRequest {
         method: parts.method.to_string(),
         path: parts.uri.path().to_owned(),
         query: parts.uri.query().map(str::to_owned),
@@ -161,16 +182,7 @@ async fn record(State(state): State<Shared>, request: Request, next: Next) -> Re
             })
             .collect(),
         body: bytes.to_vec(),
-    };
-    let index = state.record(recorded);
-    if let Err(e) = read {
-        // Too large, or the client stopped sending mid-body.
-        let error = json!({"error": {"message": format!("could not read the request body: {e}"),
-            "type": "invalid_request_error", "param": null, "code": null}});
-        return json_response(StatusCode::BAD_REQUEST, &error);
     }
-    parts.extensions.insert(Received { index, body: bytes.clone() });
-    next.run(Request::from_parts(parts, Body::from(bytes))).await
 }
 
 /// Unknown path: a 404 in OpenAI's envelope, the most common client.

@@ -1,8 +1,12 @@
 //! State shared by the server task, the HTTP handlers and the test-side
 //! [`crate::MockServer`] handle: recorded traffic, the current behaviour, the
 //! count of live streams and the id counter.
+//!
+//! Recording can be switched off (benchmarks): a log that grows with every
+//! request and a mutex taken per request and per chunk would make the mock
+//! itself the thing being measured.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
@@ -20,6 +24,10 @@ struct Inner {
     chunks: Mutex<Vec<ChunkSent>>,
     open_streams: AtomicUsize,
     next_id: AtomicU64,
+    /// Set when recording is off (inverted so `Default` means "recording").
+    not_recording: AtomicBool,
+    /// Requests seen while not recording: their indexes, so they stay unique.
+    unrecorded: AtomicUsize,
 }
 
 /// A panicking test thread must not make every later lock fail: the data
@@ -29,6 +37,22 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
+    /// Whether requests and chunks are being recorded (the default).
+    pub(crate) fn recording(&self) -> bool {
+        !self.0.not_recording.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_recording(&self, on: bool) {
+        self.0.not_recording.store(!on, Ordering::Relaxed);
+    }
+
+    /// Index for a request that is not recorded: counted from far past any
+    /// real log length, so it never collides with a recorded one, and without
+    /// taking the log's lock.
+    pub(crate) fn skip_record(&self) -> usize {
+        usize::MAX / 2 + self.0.unrecorded.fetch_add(1, Ordering::Relaxed)
+    }
+
     /// Stores a request and returns its index in the request log.
     pub(crate) fn record(&self, request: RecordedRequest) -> usize {
         let mut requests = lock(&self.0.requests);
@@ -58,6 +82,9 @@ impl Shared {
     }
 
     pub(crate) fn log_chunk(&self, request_index: usize, event_index: usize, data: bytes::Bytes) {
+        if !self.recording() {
+            return;
+        }
         lock(&self.0.chunks).push(ChunkSent { request_index, event_index, at: Instant::now(), data });
     }
 

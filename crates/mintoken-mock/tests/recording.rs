@@ -78,3 +78,22 @@ async fn large_bodies_are_recorded_whole() {
     assert_eq!(answer["usage"]["prompt_tokens"], 1_250_000);
     assert_eq!(server.last_request().unwrap().body.len(), body.len());
 }
+
+#[tokio::test]
+async fn recording_off_answers_the_same_and_logs_nothing() {
+    let server = MockServer::start().await;
+    server.set_recording(false);
+    let url = format!("{}/v1/chat/completions", server.base_url());
+    let body = json!({"model": "m", "stream": true, "messages": [{"role": "user", "content": "hi"}]}).to_string();
+    let response = post(&url, &[("authorization", "Bearer k")], body).await;
+    assert_eq!(response.status(), 200);
+    assert!(response.text().await.unwrap().ends_with("data: [DONE]\n\n"));
+    assert!(server.requests().is_empty());
+    assert!(server.chunk_log().is_empty());
+
+    // Switched back on, recording resumes from an empty log.
+    server.set_recording(true);
+    let body = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]}).to_string();
+    assert_eq!(post(&url, &[("authorization", "Bearer k")], body).await.status(), 200);
+    assert_eq!(server.requests().len(), 1);
+}

@@ -1,7 +1,7 @@
 //! A small per-thread memo of piece → token count.
 //!
 //! Text repeats its pieces (the same words, indentation, punctuation and identifiers over
-//! and over in code and logs), but the vocabulary set is megabytes and every probe of it
+//! and over in code and logs), but the vocabulary table is megabytes and every probe of it
 //! is a cache miss. This direct-mapped table of recently seen short pieces stays in the
 //! CPU cache and answers most pieces; a miss asks the vocabulary and stores the answer,
 //! replacing whatever shared the slot. It only ever stores exact counts, so it never

@@ -1,29 +1,38 @@
 //! Token counting with OpenAI's o200k_base BPE, used for every provider so figures are
-//! comparable. The vocabulary is embedded in the binary (nothing is downloaded); it takes
-//! a noticeable moment to load, so servers call [`warm_up`] once at start, off the
-//! async runtime.
+//! comparable. The vocabulary is embedded in the binary (nothing is downloaded) and indexed
+//! at first use in a few milliseconds; servers still call [`warm_up`] once at start.
 //!
-//! Counting gives exactly the reference figure of `bpe_openai::o200k_base().count`, faster:
-//! ASCII is pre-tokenized by a hand-written scanner ([`pieces`]), repeated pieces are
-//! answered from a per-thread memo ([`memo`]) and one-token pieces from a hash set
-//! ([`vocab`]); the rest goes through the reference code. That runs at roughly 290 MB/s on
-//! agent sessions (bpe-openai's own `count`: ~40 MB/s here). The proxy also sees the same
-//! agent session again on every turn (the history only grows), so counts of longer texts are remembered in a
-//! process-wide, bounded cache ([`count_cached`]) keyed by a keyed 64-bit hash of the
-//! text's bytes plus its length. A cached count is the count [`count`] returns: the cache
-//! never changes a figure, it only skips recomputing it.
+//! Counting gives exactly the figure of tiktoken (and of `bpe_openai::o200k_base().count`,
+//! which the tests compare against) at a few megabytes of memory:
+//!
+//! - text is split into pieces as o200k_base's expression does: ASCII by a hand-written
+//!   scanner ([`pieces`]), the rare piece whose extent depends on a non-ASCII character by
+//!   the expression itself ([`split`]);
+//! - repeated pieces are answered from a per-thread memo ([`memo`]);
+//! - a piece that is one token is found in the vocabulary's hash table ([`vocab`]), any
+//!   other is byte-pair merged by rank exactly as tiktoken does ([`merge`]).
+//!
+//! The proxy also sees the same agent session again on every turn (the history only grows),
+//! so counts of longer texts are remembered in a process-wide, bounded cache
+//! ([`count_cached`]) keyed by a keyed 64-bit hash of the text's bytes plus its length. A
+//! cached count is the count [`count`] returns: the cache never changes a figure, it only
+//! skips recomputing it.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 use std::sync::{LazyLock, Mutex, PoisonError};
 
 mod memo;
+mod merge;
 mod pieces;
+mod split;
 mod vocab;
 
-/// Loads the vocabulary now instead of on the first request.
+/// Indexes the vocabulary and compiles the non-ASCII splitter now instead of on the first
+/// request.
 pub fn warm_up() {
-    vocab::warm_up();
+    vocab::get();
+    split::warm_up();
     let _ = count("warm up");
 }
 
@@ -33,17 +42,18 @@ pub fn warm_up() {
 /// normalization), computed piece by piece without materialising the tokens.
 pub fn count(text: &str) -> usize {
     let bytes = text.as_bytes();
+    let vocab = vocab::get();
     memo::with(|memo| {
         let mut tokens = 0;
         let mut start = 0;
         while start < bytes.len() {
             let end = match pieces::piece_end(bytes, start) {
                 Some(end) => end,
-                // A piece whose extent depends on a non-ASCII character: the reference
-                // splitter decides it. `start` is a piece boundary, so a character boundary.
-                None => start + vocab::tokenizer().split(&text[start..]).next().map_or(bytes.len() - start, str::len),
+                // A piece whose extent depends on a non-ASCII character: the full
+                // expression decides it. `start` is a piece boundary, so a character boundary.
+                None => start + split::first_piece_len(&text[start..]),
             };
-            tokens += memo.tokens(&bytes[start..end], vocab::piece_tokens);
+            tokens += memo.tokens(&bytes[start..end], |piece| merge::piece_tokens(vocab, piece));
             start = end;
         }
         tokens

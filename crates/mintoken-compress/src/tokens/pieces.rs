@@ -6,9 +6,9 @@
 //! byte classes, which a direct scan handles several times faster. Where a decision would
 //! depend on a non-ASCII character (a letter, digit, mark or space outside ASCII may
 //! extend a run), [`piece_end`] returns `None` and the caller takes that one piece from
-//! the reference splitter instead. Splitting is anchored at each piece start and looks
-//! only forward, so the two can be mixed piece by piece and the result is the reference
-//! split exactly (a property test compares them).
+//! the full expression instead ([`super::split`]). Splitting is anchored at each piece
+//! start and looks only forward, so the two can be mixed piece by piece and the result is
+//! the reference split exactly (property tests compare the counts with bpe-openai's).
 //!
 //! The expression, in priority order (leftmost-first), with its ASCII reading:
 //!
@@ -106,7 +106,7 @@ fn letters(bytes: &[u8], from: usize) -> Option<usize> {
 
 /// `(?i:'s|'t|'re|'ve|'m|'ll|'d)?` after the apostrophe at `at`. Case-insensitive matching
 /// folds some non-ASCII letters to ASCII ones (U+017F folds to `s`), so a non-ASCII
-/// character there is left to the reference splitter.
+/// character there is left to the full expression.
 fn contraction(bytes: &[u8], at: usize) -> Option<usize> {
     let lower = |i: usize| bytes.get(at + i).map(u8::to_ascii_lowercase);
     let after = &bytes[(at + 1).min(bytes.len())..(at + 3).min(bytes.len())];

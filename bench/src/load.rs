@@ -89,12 +89,6 @@ async fn window(
             tally
         });
     }
-    let mut total = Tally::default();
-    while let Some(joined) = tasks.join_next().await {
-        match joined {
-            Ok(tally) => total.merge(tally),
-            Err(e) => total.error(format!("worker failed: {e}")),
-        }
-    }
+    let total = Tally::join(tasks).await;
     Ok((total, secs))
 }

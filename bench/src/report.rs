@@ -162,21 +162,8 @@ fn latency(out: &mut String, layout: &str, results: &[Value], failures: &mut Vec
     for r in results {
         let api = r["api"].as_str().unwrap_or("?");
         for (label, key) in [("p50", "p50_us"), ("p99", "p99_us"), ("p99.9", "p999_us")] {
-            let d = num(r, &format!("/direct/latency/{key}"));
-            let t = num(r, &format!("/mintoken/latency/{key}"));
-            let target = if key == "p99_us" {
-                format!("added ≤ 150 µs: {}", verdict(d.zip(t).map(|(d, t)| t - d <= 150.0)))
-            } else {
-                String::new()
-            };
-            let _ = writeln!(
-                out,
-                "| {api} | {label} | {} | {} | {} | {} | {target} |",
-                us(d),
-                us(t),
-                added_us(d, t),
-                ratio(d, t)
-            );
+            let (d, t) = (num(r, &format!("/direct/latency/{key}")), num(r, &format!("/mintoken/latency/{key}")));
+            compared_row(out, api, label, d, t, (key == "p99_us").then_some(150.0));
         }
         if r["mintoken"]["overhead"].is_object() {
             let _ = writeln!(
@@ -189,6 +176,16 @@ fn latency(out: &mut String, layout: &str, results: &[Value], failures: &mut Vec
         let _ = writeln!(out, "| {api} | errors | {} | {} | | | |", r["direct"]["errors"], r["mintoken"]["errors"]);
         count_errors(&format!("latency {api}{layout}"), r, failures);
     }
+}
+
+/// One row of a direct-vs-through table in µs; `limit_us` is the bound on the
+/// added time, when it sets one, shown as the target with its verdict.
+fn compared_row(out: &mut String, api: &str, label: &str, d: Option<f64>, t: Option<f64>, limit_us: Option<f64>) {
+    let target = limit_us.map_or(String::new(), |limit| {
+        format!("added ≤ {limit} µs: {}", verdict(d.zip(t).map(|(d, t)| t - d <= limit)))
+    });
+    let _ =
+        writeln!(out, "| {api} | {label} | {} | {} | {} | {} | {target} |", us(d), us(t), added_us(d, t), ratio(d, t));
 }
 
 fn throughput(out: &mut String, load: &Value, failures: &mut Vec<String>) {
@@ -245,21 +242,8 @@ fn streaming(out: &mut String, results: &[Value], failures: &mut Vec<String>) {
             ("gap between events p99", "gap/p99_us"),
             ("whole stream p50", "total/p50_us"),
         ] {
-            let d = num(r, &format!("/direct/{pointer}"));
-            let t = num(r, &format!("/mintoken/{pointer}"));
-            let target = if pointer == "ttfb/p99_us" {
-                format!("added ≤ 300 µs: {}", verdict(d.zip(t).map(|(d, t)| t - d <= 300.0)))
-            } else {
-                String::new()
-            };
-            let _ = writeln!(
-                out,
-                "| {api} | {label} | {} | {} | {} | {} | {target} |",
-                us(d),
-                us(t),
-                added_us(d, t),
-                ratio(d, t)
-            );
+            let (d, t) = (num(r, &format!("/direct/{pointer}")), num(r, &format!("/mintoken/{pointer}")));
+            compared_row(out, api, label, d, t, (pointer == "ttfb/p99_us").then_some(300.0));
         }
         let _ = writeln!(out, "| {api} | errors | {} | {} | | | |", r["direct"]["errors"], r["mintoken"]["errors"]);
         count_errors(&format!("stream {api}"), r, failures);

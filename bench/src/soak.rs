@@ -48,13 +48,7 @@ pub async fn run(ctx: &Ctx, secs: f64, concurrency: usize, sample_secs: f64) -> 
             tally
         });
     }
-    let mut total = Tally::default();
-    while let Some(joined) = tasks.join_next().await {
-        match joined {
-            Ok(tally) => total.merge(tally),
-            Err(e) => total.error(format!("worker failed: {e}")),
-        }
-    }
+    let total = Tally::join(tasks).await;
     let samples = sampler.finish().await;
     let mut result = json!({
         "scenario": "soak",

@@ -57,6 +57,18 @@ impl Tally {
         }
     }
 
+    /// The merged tallies of every worker in `tasks`; a worker that panicked counts as an error.
+    pub async fn join(mut tasks: tokio::task::JoinSet<Tally>) -> Tally {
+        let mut total = Tally::default();
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok(tally) => total.merge(tally),
+                Err(e) => total.error(format!("worker failed: {e}")),
+            }
+        }
+        total
+    }
+
     /// `{latency, overhead (null when absent), errors, first_errors}`.
     pub fn to_json(&self) -> Value {
         let overhead = (self.overhead.len() > 0).then(|| self.overhead.summary());

@@ -94,11 +94,11 @@ impl Timing {
 /// unique across instances for all practical purposes, and cheap, since ids need no
 /// secrecy.
 fn new_request_id() -> String {
-    const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    use crate::auth::random::{ALPHABET, fast_u64};
     let mut id = String::with_capacity(28);
     id.push_str("req_");
     for _ in 0..3 {
-        let mut draw = crate::auth::random::fast_u64();
+        let mut draw = fast_u64();
         for _ in 0..8 {
             id.push(ALPHABET[(draw % 62) as usize] as char);
             draw /= 62;

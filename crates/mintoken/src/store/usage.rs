@@ -6,8 +6,11 @@ use crate::metering::quota::month_start_ms;
 use sqlx::Row;
 
 /// Rows per `INSERT` statement, largest first: a batch is cut into chunks of these
-/// sizes, so only three statement texts exist per backend and all stay prepared.
-const USAGE_CHUNKS: [usize; 3] = [32, 8, 1];
+/// sizes, so only three statement texts exist per backend and all stay prepared. Small
+/// on purpose: while SQLite runs a statement it holds a core, and on a small machine a
+/// request waiting for that core waits for the whole statement (with 32 rows the p99 at
+/// concurrency 1 on one core was ~50–150 µs worse, docs/BENCHMARKS.md).
+const USAGE_CHUNKS: [usize; 3] = [8, 4, 1];
 const USAGE_COLUMNS: usize = 20;
 
 /// The `INSERT INTO usage_events … VALUES (…), (…)` statement for `rows` rows (one of
@@ -226,16 +229,16 @@ mod tests {
         let pg = insert_usage_sql(crate::store::Backend::Postgres, 8);
         assert!(pg.ends_with(", $158, $159, $160)"), "{pg}");
         assert_eq!(pg.matches('$').count(), 160);
-        let sqlite = insert_usage_sql(crate::store::Backend::Sqlite, 32);
-        assert_eq!(sqlite.matches('?').count(), 640);
+        let sqlite = insert_usage_sql(crate::store::Backend::Sqlite, 4);
+        assert_eq!(sqlite.matches('?').count(), 80);
         assert_eq!(insert_usage_sql(crate::store::Backend::Sqlite, 1).matches('?').count(), 20);
     }
 
     #[test]
     fn batches_are_cut_into_the_fixed_chunk_sizes() {
-        let batch: Vec<u32> = (0..77).collect();
+        let batch: Vec<u32> = (0..23).collect();
         let sizes: Vec<usize> = usage_chunks(&batch).map(<[u32]>::len).collect();
-        assert_eq!(sizes, [32, 32, 8, 1, 1, 1, 1, 1]);
-        assert_eq!(usage_chunks(&batch).flatten().count(), 77);
+        assert_eq!(sizes, [8, 8, 4, 1, 1, 1]);
+        assert_eq!(usage_chunks(&batch).flatten().count(), 23);
     }
 }

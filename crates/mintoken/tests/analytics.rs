@@ -120,15 +120,7 @@ async fn openai(app: &TestApp, raw: &str, model: &str, stream: bool) -> (i64, i6
 async fn anthropic(app: &TestApp, raw: &str, model: &str, stream: bool) -> (i64, i64) {
     let body = json!({"model": model, "max_tokens": 300, "stream": stream,
         "messages": [{"role": "user", "content": "Explain tides in one paragraph."}]});
-    let resp = app
-        .http
-        .post(app.url("/v1/messages"))
-        .header("x-api-key", raw)
-        .header("x-provider-key", PROVIDER_KEY)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let resp = app.messages(raw, &body).send().await.unwrap();
     assert_eq!(resp.status(), 200);
     let input = |u: &Value| {
         u["input_tokens"].as_i64().unwrap()

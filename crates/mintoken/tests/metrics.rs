@@ -68,15 +68,7 @@ async fn metrics_count_requests_tokens_errors_and_streams_without_secrets() {
     app.mock.set_behavior(mintoken_mock::Behavior { chunk_delay_ms: 100, ..Default::default() });
     let body = json!({"model": "claude-sonnet-4-5", "max_tokens": 64, "stream": true,
                       "messages": [{"role": "user", "content": "Hi"}]});
-    let resp = app
-        .http
-        .post(app.url("/v1/messages"))
-        .header("x-api-key", raw)
-        .header("x-provider-key", PROVIDER_KEY)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let resp = app.messages(raw, &body).send().await.unwrap();
     assert_eq!(resp.status(), 200);
     let mut events = resp.bytes_stream();
     events.next().await.unwrap().unwrap();

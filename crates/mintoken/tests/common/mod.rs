@@ -157,6 +157,16 @@ impl TestApp {
             .body(body.to_string())
     }
 
+    /// An Anthropic Messages request through mintoken, the key in `x-api-key` as the
+    /// Anthropic SDK sends it.
+    pub fn messages(&self, mintoken_key: &str, body: &Value) -> reqwest::RequestBuilder {
+        self.http
+            .post(self.url("/v1/messages"))
+            .header("x-api-key", mintoken_key)
+            .header("x-provider-key", PROVIDER_KEY)
+            .json(body)
+    }
+
     pub async fn user_id(&self, email: &str) -> String {
         self.server.state.store.user_by_email(email).await.unwrap().expect("user exists").id
     }

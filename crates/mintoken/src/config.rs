@@ -34,6 +34,8 @@ struct FileConfig {
     shutdown_grace_secs: Option<u64>,
     default_plan: Option<String>,
     playground_allow_private_base_urls: Option<bool>,
+    /// Proxies in front of mintoken that append to `X-Forwarded-For` (0: trust none).
+    trusted_proxy_hops: Option<u8>,
     #[serde(default)]
     admin_emails: Vec<String>,
     #[serde(default)]
@@ -74,6 +76,10 @@ pub struct Config {
     /// Lets the playground's `custom_base_url` reach loopback, private and link-local
     /// addresses (off: the server would otherwise call any internal service a user names).
     pub playground_allow_private_base_urls: bool,
+    /// How many trusted proxies stand in front and append the address they saw to
+    /// `X-Forwarded-For`; 0 (default) ignores the header and uses the TCP peer. Only
+    /// the login limiter reads client addresses (see `auth::login_limiter`).
+    pub trusted_proxy_hops: u8,
     /// Accounts allowed to use the `/v1/admin/*` routes (lower-cased emails).
     pub admin_emails: Vec<String>,
 }
@@ -128,6 +134,7 @@ impl Config {
             usage_retention_days: file.usage_retention_days.unwrap_or(90),
             prices: PriceTable::with_overrides(&file.prices).map_err(ConfigError::Invalid)?,
             playground_allow_private_base_urls: file.playground_allow_private_base_urls.unwrap_or(false),
+            trusted_proxy_hops: file.trusted_proxy_hops.unwrap_or(0),
             admin_emails: file.admin_emails.iter().map(|e| e.trim().to_lowercase()).collect(),
         };
         config.validate()?;

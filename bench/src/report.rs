@@ -36,7 +36,17 @@ pub fn run(dir: &Path, command: &str, pinning: &str, notes: &[String], strict: b
     }
     let streamed: Vec<Value> = ["stream-openai.json", "stream-anthropic.json"].iter().filter_map(|f| load(f)).collect();
     if !streamed.is_empty() {
-        streaming(&mut out, &streamed, &mut failures);
+        streaming(&mut out, "", &streamed, &mut failures);
+    }
+    let streamed: Vec<Value> =
+        ["stream-openai-1core.json", "stream-anthropic-1core.json"].iter().filter_map(|f| load(f)).collect();
+    if !streamed.is_empty() {
+        streaming(&mut out, " — every process on CPU 0", &streamed, &mut failures);
+        out.push_str(
+            "\nBetween paced events every process sleeps; with mintoken on its own core, each event then \
+             pays for waking that idle core (twice: the upstream event in, the client's copy out). On one \
+             core the first byte shows mintoken's own work on the request.\n",
+        );
     }
     let streams = load("streams.json");
     if let Some(streams) = &streams {
@@ -225,11 +235,11 @@ fn throughput(out: &mut String, load: &Value, failures: &mut Vec<String>) {
     }
 }
 
-fn streaming(out: &mut String, results: &[Value], failures: &mut Vec<String>) {
+fn streaming(out: &mut String, layout: &str, results: &[Value], failures: &mut Vec<String>) {
     let first = &results[0];
     let _ = writeln!(
         out,
-        "\n## Streaming, concurrency 1, paced upstream\n\n{} streams per side, alternating; {} events {} ms apart.\n",
+        "\n## Streaming, concurrency 1, paced upstream{layout}\n\n{} streams per side, alternating; {} events {} ms apart.\n",
         first["count"], first["words"], first["chunk_ms"]
     );
     out.push_str("| API | | direct | through mintoken | added | ratio | target |\n|---|---|---|---|---|---|---|\n");
@@ -246,7 +256,7 @@ fn streaming(out: &mut String, results: &[Value], failures: &mut Vec<String>) {
             compared_row(out, api, label, d, t, (pointer == "ttfb/p99_us").then_some(300.0));
         }
         let _ = writeln!(out, "| {api} | errors | {} | {} | | | |", r["direct"]["errors"], r["mintoken"]["errors"]);
-        count_errors(&format!("stream {api}"), r, failures);
+        count_errors(&format!("stream {api}{layout}"), r, failures);
     }
 }
 

@@ -30,7 +30,7 @@ pub struct AppState {
     pub rules: Arc<RuleCache>,
     pub jwt: JwtKeys,
     pub usage: UsageSink,
-    pub upstream: reqwest::Client,
+    pub upstream: proxy::upstream::UpstreamClient,
     pub login_limiter: LoginLimiter,
     /// The playground's own HTTP client (for user-chosen `custom_base_url`s).
     pub playground: crate::playground::Playground,
@@ -169,14 +169,16 @@ pub enum StartError {
     Listen { addr: SocketAddr, source: std::io::Error },
     #[error("JWT secret: {0}")]
     Secret(std::io::Error),
+    /// A base URL or the TLS setup of the upstream client.
     #[error("{0}")]
-    BaseUrl(String),
+    Upstream(String),
 }
 
 impl Server {
     /// Opens the store, binds the listener and starts serving in the background.
     pub async fn start(config: Config) -> Result<Server, StartError> {
-        let upstream_bases = proxy::upstream::BaseUrls::new(&config).map_err(StartError::BaseUrl)?;
+        let upstream_bases = proxy::upstream::BaseUrls::new(&config).map_err(StartError::Upstream)?;
+        let upstream = proxy::upstream::UpstreamClient::new(&config).map_err(StartError::Upstream)?;
         let store = Store::open(&config).await?;
         let secret = match &config.jwt_secret {
             Some(s) => s.expose().as_bytes().to_vec(),
@@ -207,7 +209,7 @@ impl Server {
         let rules = RuleCache::new(store.clone());
         let retention = crate::analytics::retention::spawn(store.clone(), config.usage_retention_days);
         let state = Arc::new(AppState {
-            upstream: proxy::upstream::client(&config),
+            upstream,
             playground: crate::playground::Playground::new(&config),
             jwt: JwtKeys::new(&secret),
             config,

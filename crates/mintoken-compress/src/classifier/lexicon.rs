@@ -19,7 +19,8 @@ use std::sync::LazyLock;
 
 use aho_corasick::automaton::Automaton;
 use aho_corasick::nfa::contiguous::NFA;
-use aho_corasick::{AhoCorasick, Anchored, MatchKind};
+use aho_corasick::{Anchored, MatchKind};
+use memchr::memmem;
 
 /// What a list entry stands for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -115,13 +116,14 @@ pub(super) struct Lexicon {
     /// Spellings that start at a word edge (nearly all), walked anchored from each edge.
     edge: NFA,
     edge_entries: Vec<Vec<Entry>>,
-    /// Bytes an edge spelling can start with: a walk from any other byte dies at once,
-    /// so it is not started (most spaces, punctuation and digits are skipped this way).
+    /// Bytes of the scanned text (before folding) an edge spelling can start with: a
+    /// walk from any other byte dies at once, so it is not started (most spaces,
+    /// punctuation and digits are skipped this way).
     edge_first: [bool; 256],
-    /// Spellings open on the left (`*lücke`), which may start inside a word: few, so an
-    /// unanchored search with a prefilter is cheap.
-    inner: AhoCorasick,
-    inner_entries: Vec<Vec<Entry>>,
+    /// Spellings open on the left (`*lücke`), which may start inside a word: very few
+    /// (two today), so each is one SIMD substring search over the text, cheaper than an
+    /// overlapping automaton search (which cannot skip ahead), with its entries.
+    inner: Vec<(memmem::Finder<'static>, Vec<Entry>)>,
     terms: Vec<Term>,
 }
 
@@ -229,20 +231,21 @@ impl Lexicon {
             .match_kind(MatchKind::Standard)
             .build(&edge.texts)
             .map_err(|e| format!("edge automaton: {e}"))?;
-        let inner_ac = AhoCorasick::builder()
-            .match_kind(MatchKind::Standard)
-            .build(&inner.texts)
-            .map_err(|e| format!("inner automaton: {e}"))?;
-        let mut edge_first = [false; 256];
+        let mut folded_first = [false; 256];
         for text in &edge.texts {
-            edge_first[usize::from(text.as_bytes()[0])] = true;
+            folded_first[usize::from(text.as_bytes()[0])] = true;
         }
+        let edge_first = std::array::from_fn(|b| folded_first[usize::from(FOLD[b])]);
         Ok(Lexicon {
             edge: edge_nfa,
             edge_entries: edge.entries,
             edge_first,
-            inner: inner_ac,
-            inner_entries: inner.entries,
+            inner: inner
+                .texts
+                .iter()
+                .zip(inner.entries)
+                .map(|(text, entries)| (memmem::Finder::new(text.as_bytes()).into_owned(), entries))
+                .collect(),
             terms,
         })
     }
@@ -256,13 +259,14 @@ impl Lexicon {
         while start < bytes.len() {
             // Bytes, not chars, for speed: ASCII is decided from the byte, and only a
             // non-ASCII character is decoded (to tell "é" from "¿" or "—").
-            let (is_word, len) = match bytes[start] {
-                b if b.is_ascii() => (b.is_ascii_alphanumeric(), 1),
+            let byte = bytes[start];
+            let (is_word, len) = match byte {
+                b if b.is_ascii() => (ASCII_WORD[usize::from(b)], 1),
                 _ => text[start..].chars().next().map_or((false, 1), |c| (is_word_char(c), c.len_utf8())),
             };
             // Inside a word nothing can start (the left boundary); everywhere else, a
             // word's first letter or a non-word character like the quote of `"license":`.
-            let edge = !(prev_is_word && is_word) && self.edge_first[usize::from(folded[start])];
+            let edge = !(prev_is_word && is_word) && self.edge_first[usize::from(byte)];
             prev_is_word = is_word;
             let here = start;
             start += len;
@@ -312,15 +316,20 @@ impl Lexicon {
         seen: &mut Seen,
         scores: &mut Scores,
     ) {
-        let folded: Vec<u8> = text.bytes().map(fold_byte).collect();
+        let folded: Vec<u8> = text.bytes().map(|b| FOLD[usize::from(b)]).collect();
         let mut hits: Vec<Hit> = Vec::new();
         self.edge_hits(text, &folded, &mut hits);
-        for m in self.inner.find_overlapping_iter(&folded) {
-            let (start, end) = (m.start(), m.end());
-            for entry in &self.inner_entries[m.pattern().as_usize()] {
-                if entry.open_right || ends_word(text, end) {
-                    hits.push(Hit { start, end, term: entry.term });
+        for (finder, entries) in &self.inner {
+            // Every occurrence, overlapping ones included: the next search starts one byte on.
+            let mut from = 0;
+            while let Some(at) = finder.find(&folded[from..]) {
+                let (start, end) = (from + at, from + at + finder.needle().len());
+                for entry in entries {
+                    if entry.open_right || ends_word(text, end) {
+                        hits.push(Hit { start, end, term: entry.term });
+                    }
                 }
+                from = start + 1;
             }
         }
         if hits.is_empty() {
@@ -378,12 +387,34 @@ impl Lexicon {
 /// phrase broken over two lines all match "sql injection". It maps byte to byte, so
 /// match offsets are offsets into the original text, and costs one pass instead of a
 /// case-insensitive automaton (which was twice the size and slower).
-fn fold_byte(b: u8) -> u8 {
+const fn fold_byte(b: u8) -> u8 {
     match b {
         b'_' | b'-' | b'\t' | b'\n' | b'\r' => b' ',
         _ => b.to_ascii_lowercase(),
     }
 }
+
+/// [`fold_byte`] as a table: one load per byte of every scanned text.
+static FOLD: [u8; 256] = {
+    let mut table = [0; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = fold_byte(b as u8);
+        b += 1;
+    }
+    table
+};
+
+/// Which ASCII bytes are word characters (letters and digits), as a table for the scan.
+static ASCII_WORD: [bool; 128] = {
+    let mut table = [false; 128];
+    let mut b = 0;
+    while b < 128 {
+        table[b] = (b as u8).is_ascii_alphanumeric();
+        b += 1;
+    }
+    table
+};
 
 /// [`fold_byte`] applied to a spelling of the lists.
 fn fold(text: &str) -> String {

@@ -8,6 +8,7 @@
 //! or non-ASCII bytes, ASCII is lowercased, a unigram hashes the word and a bigram hashes
 //! "w1 w2" (32-bit FNV-1a), both masked to `2^bits` buckets, each bucket counted once.
 
+use std::cell::RefCell;
 use std::sync::LazyLock;
 
 const WEIGHTS: &str = include_str!("../../data/classifier/nb_weights.txt");
@@ -19,9 +20,20 @@ pub(super) struct Model {
     mask: u32,
     threshold: f64,
     prior: f64,
-    /// One weight per bucket (log-likelihood ratio); buckets unseen in training hold the
-    /// smoothed default.
-    weights: Vec<f64>,
+    /// One weight per bucket (log-likelihood ratio) in fixed point, units of
+    /// 1/[`FIXED_ONE`]; buckets unseen in training hold the smoothed default. Integer sums
+    /// do not depend on the order of their terms, so buckets can be summed as they are
+    /// first seen instead of sorted first (sorting was half the cost of a prompt).
+    weights: Vec<i64>,
+}
+
+/// 2^40: a weight is kept to within 1e-12, and 10^6 buckets of weight 10 still fit an i64.
+const FIXED_ONE: f64 = (1u64 << 40) as f64;
+
+thread_local! {
+    /// One bit per bucket: which buckets the current text already counted. Cleared after
+    /// each text by unsetting only the bits it set.
+    static SEEN: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
 }
 
 /// The compiled-in model, parsed once.
@@ -52,9 +64,10 @@ impl Model {
             }
         }
         let bits = bits.filter(|b| (1..=24).contains(b)).ok_or("missing or bad `bits`")?;
-        let mut weights = vec![default.ok_or("missing `default`")?; 1 << bits];
+        let fixed = |w: f64| (w * FIXED_ONE).round() as i64;
+        let mut weights = vec![fixed(default.ok_or("missing `default`")?); 1 << bits];
         for (bucket, weight) in entries {
-            *weights.get_mut(bucket).ok_or_else(|| format!("bucket {bucket} out of range"))? = weight;
+            *weights.get_mut(bucket).ok_or_else(|| format!("bucket {bucket} out of range"))? = fixed(weight);
         }
         Ok(Model {
             mask: (1 << bits) - 1,
@@ -66,36 +79,58 @@ impl Model {
 
     /// Log-odds-like score: prior + sum of the distinct buckets' weights / sqrt(count).
     pub(super) fn score(&self, text: &str) -> f64 {
-        let mut buckets: Vec<u32> = Vec::with_capacity(text.len() / 3 + 2);
+        SEEN.with_borrow_mut(|seen| {
+            seen.resize(self.weights.len().div_ceil(64), 0);
+            let mut buckets: Vec<u32> = Vec::with_capacity(text.len() / 3 + 2);
+            let mut sum: i64 = 0;
+            self.each_bucket(text, |bucket| {
+                let (word, bit) = (bucket as usize / 64, 1u64 << (bucket % 64));
+                if seen[word] & bit == 0 {
+                    seen[word] |= bit;
+                    buckets.push(bucket);
+                    sum += self.weights[bucket as usize];
+                }
+            });
+            for &bucket in &buckets {
+                seen[bucket as usize / 64] = 0;
+            }
+            if buckets.is_empty() {
+                return self.prior;
+            }
+            self.prior + sum as f64 / FIXED_ONE / (buckets.len() as f64).sqrt()
+        })
+    }
+
+    /// Calls `each` with the bucket of every unigram and bigram of `text`, in order,
+    /// repeats included.
+    fn each_bucket(&self, text: &str, mut each: impl FnMut(u32)) {
         let bytes = text.as_bytes();
         let mut prev: Option<u32> = None;
         let mut i = 0;
-        while i < bytes.len() {
-            if !is_word_byte(bytes[i]) {
-                i += 1;
-                continue;
+        while let Some(&first) = bytes.get(i) {
+            i += 1;
+            let first = WORD_BYTE[usize::from(first)];
+            if first == 0 {
+                continue; // between words
             }
-            let mut word = FNV_OFFSET;
-            let mut pair = prev.map(|h| step(h, b' '));
-            while i < bytes.len() && is_word_byte(bytes[i]) {
-                let b = bytes[i].to_ascii_lowercase();
+            // The bigram continues the previous word's hash: "w1 w2".
+            let mut word = step(FNV_OFFSET, first);
+            let mut pair = step(step(prev.unwrap_or(0), b' '), first);
+            while let Some(&next) = bytes.get(i) {
+                let b = WORD_BYTE[usize::from(next)];
+                if b == 0 {
+                    break;
+                }
                 word = step(word, b);
-                pair = pair.map(|h| step(h, b));
+                pair = step(pair, b);
                 i += 1;
             }
-            buckets.push(word & self.mask);
-            if let Some(pair) = pair {
-                buckets.push(pair & self.mask);
+            each(word & self.mask);
+            if prev.is_some() {
+                each(pair & self.mask);
             }
             prev = Some(word);
         }
-        if buckets.is_empty() {
-            return self.prior;
-        }
-        buckets.sort_unstable();
-        buckets.dedup();
-        let sum: f64 = buckets.iter().map(|&b| self.weights[b as usize]).sum();
-        self.prior + sum / (buckets.len() as f64).sqrt()
     }
 
     /// True when the model alone says "security or legal".
@@ -108,9 +143,20 @@ fn step(h: u32, byte: u8) -> u32 {
     (h ^ u32::from(byte)).wrapping_mul(FNV_PRIME)
 }
 
-fn is_word_byte(b: u8) -> bool {
-    b >= 0x80 || b.is_ascii_alphanumeric()
-}
+/// A word byte (ASCII letter or digit, or any byte of a non-ASCII character) mapped to
+/// what is hashed (ASCII lower-cased); 0 for the bytes between words.
+static WORD_BYTE: [u8; 256] = {
+    let mut table = [0; 256];
+    let mut b = 1;
+    while b < 256 {
+        let byte = b as u8;
+        if byte >= 0x80 || byte.is_ascii_alphanumeric() {
+            table[b] = byte.to_ascii_lowercase();
+        }
+        b += 1;
+    }
+    table
+};
 
 #[cfg(test)]
 mod tests {
@@ -134,6 +180,34 @@ mod tests {
             assert!(m.fires(text), "{text:?} scored {:.3} <= {:.3}", m.score(text), m.threshold);
         }
         assert!(!m.fires("write a function that reverses a list"));
+    }
+
+    /// The bitset pass counts each distinct bucket once, like sorting and deduplicating
+    /// (the reference below), in any text and across repeated calls on one thread.
+    #[test]
+    fn each_distinct_bucket_counts_once() {
+        let m = model();
+        let reference = |text: &str| {
+            let mut buckets = Vec::new();
+            m.each_bucket(text, |b| buckets.push(b));
+            buckets.sort_unstable();
+            buckets.dedup();
+            if buckets.is_empty() {
+                return m.prior;
+            }
+            let sum: f64 = buckets.iter().map(|&b| m.weights[b as usize] as f64 / FIXED_ONE).sum();
+            m.prior + sum / (buckets.len() as f64).sqrt()
+        };
+        for text in [
+            "",
+            "the the the the",
+            "someone who left the company can still log in; the company says someone who left",
+            "Ünïcödé wörds and ASCII WORDS and ascii words 123 456 123",
+        ] {
+            for _ in 0..2 {
+                assert!((m.score(text) - reference(text)).abs() < 1e-9, "{text:?}");
+            }
+        }
     }
 
     #[test]

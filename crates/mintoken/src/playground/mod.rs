@@ -37,13 +37,18 @@ use std::time::Instant;
 
 /// What the playground keeps for the server's lifetime.
 pub struct Playground {
+    /// Calls the configured providers.
+    provider_client: reqwest::Client,
     /// Calls `custom_base_url`s: fenced off private addresses unless configured otherwise.
     custom_client: reqwest::Client,
 }
 
 impl Playground {
     pub fn new(config: &Config) -> Self {
-        Playground { custom_client: custom_base_url::client(config) }
+        Playground {
+            provider_client: crate::proxy::upstream::reqwest_client(config),
+            custom_client: custom_base_url::client(config),
+        }
     }
 }
 
@@ -209,7 +214,7 @@ async fn target(state: &SharedState, compare: &CompareRequest) -> Result<Target,
                 .map_err(PlaygroundError::bad_request)?;
             (checked, state.playground.custom_client.clone())
         }
-        None => (compare.provider.dialect.base_url(&state.config).to_owned(), state.upstream.clone()),
+        None => (compare.provider.dialect.base_url(&state.config).to_owned(), state.playground.provider_client.clone()),
     };
     let provider_key = compare.provider_key.clone();
     Ok(Target { provider: compare.provider, base_url, client, provider_key, deadline, limit })

@@ -120,11 +120,16 @@ impl Run {
         meter.upstream_started = Instant::now();
         let response = match tokio::time::timeout_at(target.deadline, outgoing.send()).await {
             Ok(Ok(response)) => response,
-            Ok(Err(e)) => return Err(failed(&meter, ProxyError::upstream(&e, target.limit))),
+            Ok(Err(e)) => return Err(failed(&meter, ProxyError::upstream_reqwest(&e, target.limit))),
             Err(_) => return Err(failed(&meter, ProxyError::timeout(target.limit))),
         };
         let status = response.status();
-        let answer = match tokio::time::timeout_at(target.deadline, crate::proxy::read_upstream_body(response)).await {
+        let answer = match tokio::time::timeout_at(
+            target.deadline,
+            crate::proxy::read_upstream_body(reqwest::Body::from(response)),
+        )
+        .await
+        {
             Ok(Ok(answer)) => answer,
             Ok(Err(e)) => return Err(failed(&meter, e)),
             Err(_) => return Err(failed(&meter, ProxyError::timeout(target.limit))),

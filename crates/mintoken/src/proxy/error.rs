@@ -25,9 +25,18 @@ impl ProxyError {
         )
     }
 
-    /// Classifies a failed upstream request without echoing its URL, which may carry a
-    /// provider key in `?key=`.
-    pub fn upstream(e: &reqwest::Error, limit: std::time::Duration) -> Self {
+    /// Classifies a failed upstream request (the text logged holds no URL).
+    pub fn upstream(e: &super::upstream::UpstreamError) -> Self {
+        tracing::warn!(error = %e, "upstream request failed");
+        if e.is_connect() {
+            Self::new(StatusCode::BAD_GATEWAY, "could not connect to the upstream provider")
+        } else {
+            Self::new(StatusCode::BAD_GATEWAY, "the upstream provider closed the connection or answered unintelligibly")
+        }
+    }
+
+    /// The same for the playground's reqwest client, without echoing its URL.
+    pub fn upstream_reqwest(e: &reqwest::Error, limit: std::time::Duration) -> Self {
         tracing::warn!(error = %WithoutUrl(e), "upstream request failed");
         if e.is_timeout() {
             Self::timeout(limit)
@@ -38,7 +47,6 @@ impl ProxyError {
         }
     }
 }
-
 /// A reqwest error's cause chain without the URL reqwest would print.
 pub struct WithoutUrl<'a>(pub &'a reqwest::Error);
 

@@ -236,11 +236,11 @@ async fn forward(
     };
     let limit = state.config.upstream_timeout;
     let sent = meter.upstream_started;
-    let upstream_response = tokio::time::timeout(limit, outgoing.send()).await;
+    let upstream_response = tokio::time::timeout(limit, state.upstream.send(outgoing)).await;
     timing.upstream_done(sent);
     let upstream_response = match upstream_response {
         Ok(Ok(r)) => r,
-        Ok(Err(e)) => return Err(meter.failed(ProxyError::upstream(&e, limit))),
+        Ok(Err(e)) => return Err(meter.failed(ProxyError::upstream(&e))),
         Err(_) => return Err(meter.failed(ProxyError::timeout(limit))),
     };
 
@@ -269,7 +269,7 @@ async fn forward(
     // whole body within what is left of the time limit, then relay it unchanged.
     meter.streamed = false;
     let remaining = limit.saturating_sub(timing.started.elapsed());
-    let body = tokio::time::timeout(remaining, read_upstream_body(upstream_response)).await;
+    let body = tokio::time::timeout(remaining, read_upstream_body(upstream_response.into_body())).await;
     timing.upstream_done(sent);
     let body = match body {
         Ok(Ok(body)) => body,
@@ -301,10 +301,10 @@ async fn forward_unchanged(
     let limit = state.config.upstream_timeout;
     let sent = Instant::now();
     let answer = tokio::time::timeout(limit, async move {
-        let upstream_response = outgoing.send().await.map_err(|e| ProxyError::upstream(&e, limit))?;
+        let upstream_response = state.upstream.send(outgoing).await.map_err(|e| ProxyError::upstream(&e))?;
         let status = upstream_response.status();
         let headers = upstream::response_headers(upstream_response.headers());
-        let body = read_upstream_body(upstream_response).await?;
+        let body = read_upstream_body(upstream_response.into_body()).await?;
         let body = without_provider_key(status, &headers, body, &caller.provider_key);
         Ok((status, headers, body))
     })
@@ -324,7 +324,7 @@ fn upstream_request(
     path: &str,
     caller: &Caller,
     body: Bytes,
-) -> Result<reqwest::RequestBuilder, ProxyError> {
+) -> Result<axum::http::Request<http_body_util::Full<Bytes>>, ProxyError> {
     let mut query = query::forwarded(query);
     let mut headers = upstream::request_headers(&parts.headers);
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -348,8 +348,12 @@ fn upstream_request(
             query.push_str(&query::encode(caller.provider_key.expose()));
         }
     }
-    let url = state.upstream_bases.url(dialect.provider(), path, &query);
-    Ok(state.upstream.post(url).headers(headers).body(body))
+    let uri = state.upstream_bases.uri(dialect.provider(), path, &query).map_err(ProxyError::bad_request)?;
+    let mut request = axum::http::Request::new(http_body_util::Full::new(body));
+    *request.method_mut() = axum::http::Method::POST;
+    *request.uri_mut() = uri;
+    *request.headers_mut() = headers;
+    Ok(request)
 }
 
 /// An upstream that refuses a provider key may quote it back, in its message or in the
@@ -527,8 +531,13 @@ async fn read_body(body: Body, limit: usize, plan: &str) -> Result<Bytes, ProxyE
     }
 }
 
-pub(crate) async fn read_upstream_body(response: reqwest::Response) -> Result<Bytes, ProxyError> {
-    let limited = http_body_util::Limited::new(reqwest::Body::from(response), MAX_UPSTREAM_BODY);
+/// A whole upstream body, bounded in size.
+pub(crate) async fn read_upstream_body<B>(body: B) -> Result<Bytes, ProxyError>
+where
+    B: hyper::body::Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let limited = http_body_util::Limited::new(body, MAX_UPSTREAM_BODY);
     match limited.collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => {

@@ -11,6 +11,8 @@ use crate::metering::UsageSource;
 use crate::metrics::{ErrorClass, Metrics, OpenStream};
 use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
+use http_body_util::{BodyDataStream, BodyExt};
+use hyper::body::Incoming;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -85,7 +87,7 @@ impl Reader {
 }
 
 struct Relay {
-    upstream: std::pin::Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>,
+    upstream: BodyDataStream<Incoming>,
     reader: Reader,
     meter: RequestMeter,
     upstream_body: Bytes,
@@ -99,7 +101,7 @@ struct Relay {
 }
 
 pub fn relay(
-    response: reqwest::Response,
+    response: super::upstream::UpstreamResponse,
     reader: Reader,
     meter: RequestMeter,
     upstream_body: Bytes,
@@ -110,7 +112,7 @@ pub fn relay(
     let relay = Relay {
         _open: metrics.stream_opened(),
         metrics,
-        upstream: Box::pin(response.bytes_stream()),
+        upstream: response.into_body().into_data_stream(),
         reader,
         meter,
         upstream_body,
@@ -140,8 +142,7 @@ impl Relay {
                     }
                 }
                 Ok(Some(Err(e))) => {
-                    let error = super::error::WithoutUrl(&e);
-                    tracing::warn!(request_id = %self.meter.request_id, %error, "upstream stream broke; ending the client stream");
+                    tracing::warn!(request_id = %self.meter.request_id, error = %e, "upstream stream broke; ending the client stream");
                     self.metrics.observe_error(ErrorClass::StreamBroken);
                     return self.finish();
                 }

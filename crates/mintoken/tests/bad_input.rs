@@ -298,7 +298,8 @@ async fn proxy_routes_answer_malformed_bodies_with_400_in_the_provider_envelope(
     let openai = |b: &Value| b["error"]["message"].is_string() && b["error"]["type"].is_string();
     let anthropic = |b: &Value| b["type"] == "error" && b["error"]["message"].is_string();
     let gemini = |b: &Value| b["error"]["code"] == 400 && b["error"]["message"].is_string();
-    let routes: [(&str, &dyn Fn(&Value) -> bool); 10] = [
+    type Envelope<'a> = &'a dyn Fn(&Value) -> bool;
+    let routes: [(&str, Envelope); 10] = [
         ("/v1/chat/completions", &openai),
         ("/v1/responses", &openai),
         ("/v1/messages", &anthropic),

@@ -278,6 +278,17 @@ async fn forward(
     };
     let body = without_provider_key(status, &headers, body, &caller.provider_key);
     let tokens = if status.is_success() { dialect.usage_from_body(&body) } else { None };
+    // SPEC §2: an unparseable answer is a 502. Checked only when no usage was found, so
+    // a normal answer is not parsed twice; a compressed body is relayed as it is.
+    if status.is_success()
+        && tokens.is_none()
+        && !headers.contains_key(header::CONTENT_ENCODING)
+        && serde_json::from_slice::<serde::de::IgnoredAny>(&body).is_err()
+    {
+        tracing::warn!(request_id, "upstream answered 200 with a body that is not JSON");
+        let message = "the upstream provider answered 200 with a body that is not valid JSON";
+        return Err(meter.failed(ProxyError::new(StatusCode::BAD_GATEWAY, message)));
+    }
     let source = if tokens.is_some() { UsageSource::Upstream } else { UsageSource::None };
     meter.record(Outcome { status: status.as_u16(), tokens, source });
     quota.report(&mut headers, tokens.map_or(0, |t| t.output));
@@ -527,7 +538,10 @@ async fn read_body(body: Body, limit: usize, plan: &str) -> Result<Bytes, ProxyE
                 "request body is larger than {limit} bytes, the limit of the {plan} plan; send a smaller request or upgrade"
             ),
         )),
-        Err(_) => Err(ProxyError::bad_request("could not read the request body")),
+        Err(e) => match crate::server::BodyTimeout::find(&*e) {
+            Some(timeout) => Err(ProxyError::new(StatusCode::REQUEST_TIMEOUT, timeout.to_string())),
+            None => Err(ProxyError::bad_request("could not read the request body")),
+        },
     }
 }
 

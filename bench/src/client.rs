@@ -52,6 +52,7 @@ pub struct Endpoint {
 /// forwards them from `X-Provider-Key`.
 const OPENAI_PROVIDER_KEY: &str = "sk-bench";
 const ANTHROPIC_PROVIDER_KEY: &str = "sk-ant-bench";
+const GEMINI_PROVIDER_KEY: &str = "gm-bench";
 
 impl Endpoint {
     pub fn direct(url: &str) -> Endpoint {
@@ -101,6 +102,31 @@ impl Endpoint {
         }
         if api == Api::Anthropic {
             headers.insert("anthropic-version", HeaderValue::from_static("2023-06-01"));
+        }
+        request
+    }
+}
+
+impl Endpoint {
+    /// A POST of `body` to a Gemini `path` with this side's credentials: the
+    /// mintoken key in `x-goog-api-key` (as the Gemini SDKs send their key) and the
+    /// provider key in `X-Provider-Key`; straight to the mock, the provider key.
+    pub fn gemini_request(&self, path: &str, body: Bytes) -> Request<Full<Bytes>> {
+        let mut request = Request::post(path)
+            .header(header::HOST, self.host.clone())
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Full::new(body))
+            .expect("a request built from a valid path and fixed headers");
+        let headers = request.headers_mut();
+        let value = |s: &str| HeaderValue::from_str(s).expect("keys are printable ASCII");
+        match &self.key {
+            None => {
+                headers.insert("x-goog-api-key", value(GEMINI_PROVIDER_KEY));
+            }
+            Some(key) => {
+                headers.insert("x-goog-api-key", value(key));
+                headers.insert("x-provider-key", value(GEMINI_PROVIDER_KEY));
+            }
         }
         request
     }
@@ -209,6 +235,15 @@ impl Conn {
     /// Sends a streaming `request` and times each event. The stream must end
     /// cleanly with `api`'s final event.
     pub async fn stream(&mut self, api: Api, request: Request<Full<Bytes>>) -> Result<StreamReply, String> {
+        self.stream_until(api.end_marker(), request).await
+    }
+
+    /// [`Conn::stream`] for any API: `end_marker` is what only its final event contains.
+    pub async fn stream_until(
+        &mut self,
+        end_marker: &'static [u8],
+        request: Request<Full<Bytes>>,
+    ) -> Result<StreamReply, String> {
         let (start, response) = match tokio::time::timeout(STREAM_SILENCE_TIMEOUT, self.send(request)).await {
             Ok(sent) => sent?,
             Err(_) => {
@@ -221,7 +256,7 @@ impl Conn {
             let text = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
             return Err(status_error(parts.status, &text));
         }
-        let mut scan = EventScan::new(api.end_marker());
+        let mut scan = EventScan::new(end_marker);
         let mut ttfb = None;
         let mut events = Vec::new();
         loop {

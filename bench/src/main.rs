@@ -15,6 +15,7 @@ mod client;
 mod compress;
 mod latency;
 mod load;
+mod mixed;
 mod mock;
 mod payload;
 mod report;
@@ -111,6 +112,24 @@ enum Command {
         concurrency: usize,
         #[arg(long, default_value_t = 10.0)]
         sample_secs: f64,
+    },
+    /// Mixed load through mintoken (OpenAI, Anthropic, Gemini; plain and
+    /// streamed) with upstream fault windows, sampling its memory; prints nothing,
+    /// the JSON has the request count that must match the usage rows.
+    Mixed {
+        #[command(flatten)]
+        target: Targets,
+        #[arg(long, default_value_t = 600.0)]
+        secs: f64,
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+        #[arg(long, default_value_t = 10.0)]
+        sample_secs: f64,
+        /// One fault window per period (500, 429, dropped streams, in turn).
+        #[arg(long, default_value_t = 10.0)]
+        fault_period_secs: f64,
+        #[arg(long, default_value_t = 0.5)]
+        fault_secs: f64,
     },
     /// Context compression of a ~1 MB agent session: added latency and MB/s.
     Compress {
@@ -242,6 +261,11 @@ async fn run(command: Command) -> Result<ExitCode, String> {
         }
         Command::Soak { target, secs, concurrency, sample_secs } => {
             let result = soak::run(&target.ctx(), secs, concurrency, sample_secs).await?;
+            (target, result)
+        }
+        Command::Mixed { target, secs, concurrency, sample_secs, fault_period_secs, fault_secs } => {
+            let result =
+                mixed::run(&target.ctx(), secs, concurrency, sample_secs, fault_period_secs, fault_secs).await?;
             (target, result)
         }
         Command::Compress { target, context_key, count, bytes } => {

@@ -40,12 +40,12 @@ impl Api {
     }
 }
 
-const SYSTEM: &str = "You are a helpful assistant for a small software team. Answer precisely, cite the \
+pub const SYSTEM: &str = "You are a helpful assistant for a small software team. Answer precisely, cite the \
     commands you use, and say when you are unsure.";
 
 /// A general question of about 1.5 KB: what most chat traffic looks like, so
 /// the classifier and skill injection do their usual amount of work.
-const PROMPT: &str = "Our service runs behind a reverse proxy and we see occasional 502 errors during \
+pub const PROMPT: &str = "Our service runs behind a reverse proxy and we see occasional 502 errors during \
     deployments. The proxy keeps idle upstream connections for 90 seconds, the application closes idle \
     connections after 60 seconds, and we deploy by sending SIGTERM and starting the new version on the same \
     port. Requests that arrive while the old process drains sometimes fail with 'connection reset by peer'. \

@@ -72,7 +72,7 @@ pub async fn run(ctx: &Ctx, secs: f64, concurrency: usize, sample_secs: f64) -> 
 /// Mean RSS of the second half minus that of the first half, leaving out a
 /// warm-up of a tenth of the run (at most 30 s): with a 10-minute soak, the
 /// last 5 minutes against the first 5 after warm-up.
-fn growth(samples: &[(f64, f64)], secs: f64) -> Option<f64> {
+pub(crate) fn growth(samples: &[(f64, f64)], secs: f64) -> Option<f64> {
     let warmup = (secs / 10.0).min(30.0);
     let half = secs / 2.0;
     let mean = |range: std::ops::Range<f64>| {

@@ -92,4 +92,17 @@ pub enum Fault {
     /// Stream: send this many events, then hang until the client goes away.
     /// Non-stream: never send the response headers.
     StallAfterEvents { events: usize },
+    /// Non-stream: the 200 head and the first `bytes` bytes of the JSON body, then the
+    /// connection is aborted (a body cut short). Stream: the first `bytes` bytes of the
+    /// event stream (possibly ending inside an event), then the connection is aborted.
+    CloseMidBody { bytes: usize },
+    /// Answers that succeed are replaced by these chunks, verbatim, each its own body
+    /// frame, then a clean end: `text/event-stream` for a stream, `application/json`
+    /// otherwise. For malformed streams (bad framing, invalid UTF-8 escapes, no blank
+    /// line at the end…) and malformed bodies of any shape.
+    RawBody { chunks: Vec<String> },
+    /// A 200 of about `bytes` bytes, produced 64 KiB at a time and never held whole:
+    /// non-stream, one JSON object `{"pad":"aaa…"}`; stream, `data: {"pad":"aaa…"}`
+    /// events of 64 KiB each (logged in the chunk log, all sharing one buffer).
+    HugeBody { bytes: usize },
 }

@@ -145,7 +145,52 @@ async fn json_answer(fault: Option<&Fault>, value: &Value) -> Response {
             // client gives up.
             std::future::pending().await
         }
+        Some(Fault::CloseMidBody { bytes }) => {
+            let mut body = value.to_string().into_bytes();
+            body.truncate(*bytes);
+            let frames = [Ok(Bytes::from(body)), Err(std::io::Error::other("mock: body cut short on purpose"))];
+            let mut response = Response::new(Body::from_stream(cut_after_flush(frames)));
+            response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            response
+        }
+        Some(Fault::RawBody { chunks }) => {
+            let frames: Vec<Result<Bytes, std::io::Error>> =
+                chunks.iter().map(|c| Ok(Bytes::from(c.clone().into_bytes()))).collect();
+            let mut response = Response::new(Body::from_stream(futures_util::stream::iter(frames)));
+            response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            response
+        }
+        Some(Fault::HugeBody { bytes }) => {
+            let piece = Bytes::from(vec![b'a'; HUGE_PIECE]);
+            let pieces = bytes.div_ceil(HUGE_PIECE);
+            let body = futures_util::stream::iter(
+                std::iter::once(Bytes::from_static(b"{\"pad\":\""))
+                    .chain(std::iter::repeat_n(piece, pieces))
+                    .chain(std::iter::once(Bytes::from_static(b"\"}")))
+                    .map(Ok::<_, std::io::Error>),
+            );
+            let mut response = Response::new(Body::from_stream(body));
+            response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            response
+        }
     }
+}
+
+/// Size of each piece of a [`Fault::HugeBody`].
+const HUGE_PIECE: usize = 64 * 1024;
+
+/// `frames`, with a pause before an error so that what came before it is flushed (hyper
+/// only writes when the body is pending) and the abort cuts the body where it says.
+fn cut_after_flush<const N: usize>(
+    frames: [Result<Bytes, std::io::Error>; N],
+) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> {
+    use futures_util::StreamExt;
+    futures_util::stream::iter(frames).then(|frame| async move {
+        if frame.is_err() {
+            tokio::time::sleep(ABORT_FLUSH_PAUSE).await;
+        }
+        frame
+    })
 }
 
 /// Time given to hyper to flush the events sent before an abort. Loopback
@@ -182,6 +227,24 @@ fn stream_answer(ctx: Ctx, mut events: Vec<Bytes>, content_type: &'static str) -
         }
         Some(Fault::MalformedJson) => {
             events = vec![Bytes::from_static(b"data: {not json\n\n")];
+            End::Clean
+        }
+        Some(Fault::CloseMidBody { bytes }) => {
+            let mut all: Vec<u8> = events.concat();
+            all.truncate(bytes);
+            events = vec![Bytes::from(all)];
+            End::Abort
+        }
+        Some(Fault::RawBody { ref chunks }) => {
+            events = chunks.iter().map(|c| Bytes::from(c.clone().into_bytes())).collect();
+            End::Clean
+        }
+        Some(Fault::HugeBody { bytes }) => {
+            let mut event = b"data: {\"pad\":\"".to_vec();
+            event.resize(HUGE_PIECE - 4, b'a');
+            event.extend_from_slice(b"\"}\n\n");
+            let event = Bytes::from(event);
+            events = vec![event; bytes.div_ceil(HUGE_PIECE)];
             End::Clean
         }
         None | Some(Fault::Status { .. }) => End::Clean,

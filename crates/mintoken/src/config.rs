@@ -31,9 +31,13 @@ struct FileConfig {
     refresh_token_ttl_secs: Option<u64>,
     upstream_connect_timeout_secs: Option<u64>,
     upstream_timeout_secs: Option<u64>,
+    header_read_timeout_secs: Option<u64>,
+    request_body_timeout_secs: Option<u64>,
     shutdown_grace_secs: Option<u64>,
     default_plan: Option<String>,
     playground_allow_private_base_urls: Option<bool>,
+    /// Proxies in front of mintoken that append to `X-Forwarded-For` (0: trust none).
+    trusted_proxy_hops: Option<u8>,
     #[serde(default)]
     admin_emails: Vec<String>,
     #[serde(default)]
@@ -63,6 +67,13 @@ pub struct Config {
     pub refresh_token_ttl: Duration,
     pub upstream_connect_timeout: Duration,
     pub upstream_timeout: Duration,
+    /// A client must send a request's whole head (request line and headers) within this
+    /// long, else the connection is closed (slowloris). It also closes a keep-alive
+    /// connection left idle this long.
+    pub header_read_timeout: Duration,
+    /// A client must send a request's whole body within this long from its head, else
+    /// the request fails (408 on the proxy routes) and the connection is closed.
+    pub request_body_timeout: Duration,
     /// How long a graceful shutdown waits for in-flight requests and streams.
     pub shutdown_grace: Duration,
     pub default_plan: String,
@@ -74,6 +85,10 @@ pub struct Config {
     /// Lets the playground's `custom_base_url` reach loopback, private and link-local
     /// addresses (off: the server would otherwise call any internal service a user names).
     pub playground_allow_private_base_urls: bool,
+    /// How many trusted proxies stand in front and append the address they saw to
+    /// `X-Forwarded-For`; 0 (default) ignores the header and uses the TCP peer. Only
+    /// the login limiter reads client addresses (see `auth::login_limiter`).
+    pub trusted_proxy_hops: u8,
     /// Accounts allowed to use the `/v1/admin/*` routes (lower-cased emails).
     pub admin_emails: Vec<String>,
 }
@@ -122,12 +137,15 @@ impl Config {
             refresh_token_ttl: secs(file.refresh_token_ttl_secs, 30 * 24 * 3600),
             upstream_connect_timeout: secs(file.upstream_connect_timeout_secs, 10),
             upstream_timeout: secs(args.upstream_timeout_secs.or(file.upstream_timeout_secs), 120),
+            header_read_timeout: secs(file.header_read_timeout_secs, 30),
+            request_body_timeout: secs(file.request_body_timeout_secs, 60),
             shutdown_grace: secs(file.shutdown_grace_secs, 30),
             default_plan: file.default_plan.unwrap_or_else(|| "free".to_owned()),
             plans: Plans::with_overrides(&file.plans),
             usage_retention_days: file.usage_retention_days.unwrap_or(90),
             prices: PriceTable::with_overrides(&file.prices).map_err(ConfigError::Invalid)?,
             playground_allow_private_base_urls: file.playground_allow_private_base_urls.unwrap_or(false),
+            trusted_proxy_hops: file.trusted_proxy_hops.unwrap_or(0),
             admin_emails: file.admin_emails.iter().map(|e| e.trim().to_lowercase()).collect(),
         };
         config.validate()?;
@@ -148,9 +166,12 @@ impl Config {
         {
             return Err(ConfigError::Invalid("jwt_secret must be at least 32 characters".into()));
         }
-        for (what, d) in
-            [("access_token_ttl_secs", self.access_token_ttl), ("upstream_timeout_secs", self.upstream_timeout)]
-        {
+        for (what, d) in [
+            ("access_token_ttl_secs", self.access_token_ttl),
+            ("upstream_timeout_secs", self.upstream_timeout),
+            ("header_read_timeout_secs", self.header_read_timeout),
+            ("request_body_timeout_secs", self.request_body_timeout),
+        ] {
             if d.is_zero() {
                 return Err(ConfigError::Invalid(format!("{what} must be greater than 0")));
             }

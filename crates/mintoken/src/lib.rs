@@ -15,6 +15,9 @@ pub mod clock;
 pub mod compress_cmd;
 pub mod config;
 pub mod dashboard;
+/// Bodies of the `fuzz/` targets, shared with `tests/fuzz_corpora.rs`; not an API.
+#[doc(hidden)]
+pub mod fuzz_entry;
 pub mod local_proxy;
 pub mod logging;
 pub mod metering;

@@ -7,26 +7,43 @@
 //! [`PlainText`], the same layout without the styling machinery: the request line is
 //! written for every proxied request, and the styled formatter cost about as much as
 //! the whole upstream client (docs/BENCHMARKS.md).
+//!
+//! [`layer`] is the one place the line format is built, so tests can send exactly what
+//! `serve` would print to a buffer they then scan for secrets (`tests/secrets.rs`).
 
 use crate::cli::LogFormat;
 use std::fmt;
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
-use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::format::Writer;
-use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, MakeWriter};
+use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
+
+pub const DEFAULT_FILTER: &str = "warn,mintoken=info";
 
 pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn,mintoken=info"));
     use std::io::IsTerminal;
-    let terminal = std::io::stderr().is_terminal();
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(terminal).with_writer(std::io::stderr);
-    let _ = match format {
-        LogFormat::Text if terminal => builder.try_init(),
-        LogFormat::Text => builder.event_format(PlainText).try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+    let ansi = std::io::stderr().is_terminal();
+    let _ = tracing_subscriber::registry().with(layer(format, std::io::stderr, ansi).with_filter(filter)).try_init();
+}
+
+/// The formatting layer `serve` logs through, writing to `writer` (with colours when
+/// `ansi`, i.e. a terminal).
+pub fn layer<S, W>(format: LogFormat, writer: W, ansi: bool) -> Box<dyn Layer<S> + Send + Sync + 'static>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    let base = tracing_subscriber::fmt::layer().with_ansi(ansi).with_writer(writer);
+    match format {
+        LogFormat::Text if ansi => base.boxed(),
+        LogFormat::Text => base.event_format(PlainText).boxed(),
+        LogFormat::Json => base.json().flatten_event(true).boxed(),
+    }
 }
 
 /// `2026-11-26T15:42:38.333366Z  INFO target: message name=value …`, one line per event,

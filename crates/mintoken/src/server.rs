@@ -22,6 +22,7 @@ use axum::routing::{get, post};
 use serde_json::json;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 pub struct AppState {
     pub config: Config,
@@ -154,6 +155,9 @@ pub struct Server {
     pub addr: SocketAddr,
     pub state: SharedState,
     shutdown: tokio::sync::watch::Sender<bool>,
+    /// Set when the grace period is over: every open connection fails its next read
+    /// or write, which ends the streams still running (see [`Closable`]).
+    close_connections: tokio::sync::watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
     writer: UsageWriter,
     sync: tokio::task::JoinHandle<()>,
@@ -225,20 +229,31 @@ impl Server {
         });
         let sync = crate::cache_sync::spawn(state.clone());
         let (shutdown, mut stop) = tokio::sync::watch::channel(false);
-        let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-        let task = tokio::spawn(async move {
-            let serving = axum::serve(without_nagle(listener), app).with_graceful_shutdown(async move {
-                let _ = stop.wait_for(|s| *s).await;
-            });
-            if let Err(e) = serving.await {
-                tracing::error!(error = %e, "server stopped with an error");
-            }
+        let (close_connections, closed) = tokio::sync::watch::channel(false);
+        let app = router(state.clone());
+        let timeouts = ClientTimeouts {
+            header_read: state.config.header_read_timeout,
+            request_body: state.config.request_body_timeout,
+        };
+        let listener = ClosableListener { inner: listener, closed };
+        let listener = axum::serve::ListenerExt::tap_io(listener, |io: &mut Closable| {
+            let _ = io.tcp.set_nodelay(true);
         });
-        Ok(Server { addr, state, shutdown, task, writer, sync, retention })
+        let task = tokio::spawn(async move {
+            let stop = async move {
+                let _ = stop.wait_for(|s| *s).await;
+            };
+            serve(listener, app, timeouts, stop).await;
+        });
+        Ok(Server { addr, state, shutdown, close_connections, task, writer, sync, retention })
     }
 
     /// Stops accepting connections, lets in-flight requests and streams finish for up
     /// to the configured grace period, then flushes usage and closes the store.
+    ///
+    /// Streams still running at the end of the grace period are ended by closing their
+    /// connections; each records the usage it saw (as a stream the client did not see
+    /// to its end) before the writer's final flush, so none of them goes unmetered.
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
         let grace = self.state.config.shutdown_grace;
@@ -248,12 +263,347 @@ impl Server {
                 grace_secs = grace.as_secs(),
                 "in-flight requests outlived the shutdown grace period; closing them"
             );
-            task.abort();
+            // The connections run in tasks of their own: the serve task ends once all
+            // of them have, which closing their sockets brings about at once.
+            let _ = self.close_connections.send(true);
+            if tokio::time::timeout(CLOSE_TIMEOUT, &mut task).await.is_err() {
+                tracing::error!("connections still open after closing them; abandoning them");
+                task.abort();
+            }
         }
         self.sync.abort();
         self.retention.abort();
         self.writer.finish(self.state.usage.clone()).await;
         self.state.store.close().await;
+    }
+}
+
+/// How long closed connections get to wind down (their handlers record usage as they drop).
+const CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The listener of `serve`: a TCP listener whose connections can all be closed at once.
+struct ClosableListener {
+    inner: tokio::net::TcpListener,
+    closed: tokio::sync::watch::Receiver<bool>,
+}
+
+impl axum::serve::Listener for ClosableListener {
+    type Io = Closable;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Closable, SocketAddr) {
+        let (tcp, addr) = axum::serve::Listener::accept(&mut self.inner).await;
+        let mut closed = self.closed.clone();
+        let closing = Box::pin(async move {
+            let _ = closed.wait_for(|c| *c).await;
+        });
+        (Closable { tcp, closing: Some(closing) }, addr)
+    }
+
+    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.inner.local_addr()
+    }
+}
+
+/// An accepted connection that fails every read and write once the server closes its
+/// connections. A failed read is how hyper notices a vanished client, so the connection
+/// ends promptly even while its stream waits on the upstream, and the response being
+/// streamed is dropped, which records its usage.
+struct Closable {
+    tcp: tokio::net::TcpStream,
+    /// `None` once closed: a finished future must not be polled again (it would panic).
+    closing: Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>>,
+}
+
+impl Closable {
+    fn check(&mut self, cx: &mut std::task::Context<'_>) -> std::io::Result<()> {
+        let aborted = || std::io::Error::new(std::io::ErrorKind::ConnectionAborted, "server shutting down");
+        let Some(closing) = self.closing.as_mut() else { return Err(aborted()) };
+        match closing.as_mut().poll(cx) {
+            std::task::Poll::Ready(()) => {
+                self.closing = None;
+                Err(aborted())
+            }
+            std::task::Poll::Pending => Ok(()),
+        }
+    }
+}
+
+impl tokio::io::AsyncRead for Closable {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        if let Err(e) = self.check(cx) {
+            return std::task::Poll::Ready(Err(e));
+        }
+        tokio::io::AsyncRead::poll_read(std::pin::Pin::new(&mut self.tcp), cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for Closable {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        if let Err(e) = self.check(cx) {
+            return std::task::Poll::Ready(Err(e));
+        }
+        tokio::io::AsyncWrite::poll_write(std::pin::Pin::new(&mut self.tcp), cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        if let Err(e) = self.check(cx) {
+            return std::task::Poll::Ready(Err(e));
+        }
+        tokio::io::AsyncWrite::poll_write_vectored(std::pin::Pin::new(&mut self.tcp), cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        tokio::io::AsyncWrite::is_write_vectored(&self.tcp)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        if let Err(e) = self.check(cx) {
+            return std::task::Poll::Ready(Err(e));
+        }
+        tokio::io::AsyncWrite::poll_flush(std::pin::Pin::new(&mut self.tcp), cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        tokio::io::AsyncWrite::poll_shutdown(std::pin::Pin::new(&mut self.tcp), cx)
+    }
+}
+
+/// The largest request head (request line and headers) read; hyper's own default is
+/// 400 KiB. Provider SDKs send a few kilobytes.
+const MAX_HEAD_BYTES: usize = 64 * 1024;
+
+/// How long a client may take to send a request: its head, then its body.
+#[derive(Clone, Copy)]
+struct ClientTimeouts {
+    header_read: Duration,
+    request_body: Duration,
+}
+
+/// Accepts connections and serves `app` on each (HTTP/1.1, or HTTP/2 by prior knowledge)
+/// until `stop` resolves, then stops accepting and waits for the open connections to
+/// finish (each told to close once its in-flight requests are done).
+///
+/// This rather than `axum::serve`, which sets no timer, so hyper's header-read timeout
+/// never ran: a client sending its headers a byte at a time (slowloris) held a
+/// connection and its task for as long as it liked. Here a request's head must arrive
+/// within `header_read_timeout` (hyper then closes the connection; the same timer closes
+/// a keep-alive connection left idle that long), and its body within
+/// `request_body_timeout` ([`DeadlineBody`]).
+///
+/// There is no cap on connections: an idle one costs a task and a few kilobytes, and the
+/// header-read timeout bounds how long it lives; the file-descriptor limit is the cap
+/// (the listener retries a failed `accept`, e.g. `EMFILE`, after a pause instead of
+/// ending the server). docs/reliability.md#faults has the figures.
+async fn serve<L>(mut listener: L, app: Router, timeouts: ClientTimeouts, stop: impl std::future::Future<Output = ()>)
+where
+    L: axum::serve::Listener<Addr = SocketAddr>,
+{
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    // A request head larger than MAX_HEAD_BYTES, or with more than 100 headers, is a 431.
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(timeouts.header_read).max_buf_size(MAX_HEAD_BYTES);
+    builder.http2().timer(TokioTimer::new());
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut stop = std::pin::pin!(stop);
+    loop {
+        let (io, peer) = tokio::select! {
+            () = &mut stop => break,
+            accepted = listener.accept() => accepted,
+        };
+        let app = app.clone();
+        let service = hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+            let (mut parts, body) = request.into_parts();
+            parts.extensions.insert(axum::extract::ConnectInfo(peer));
+            let body = axum::body::Body::new(DeadlineBody::new(body, timeouts.request_body));
+            tower_service::Service::call(&mut app.clone(), Request::from_parts(parts, body))
+        });
+        let io = TokioIo::new(FirstBytes::new(io, timeouts.header_read));
+        let connection = builder.serve_connection(io, service).into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, %peer, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+}
+
+/// A connection whose first bytes must arrive within the header-read timeout. hyper's
+/// own header-read timer starts only once the HTTP/1 connection exists, after the bytes
+/// that tell HTTP/1 from HTTP/2 (up to the 24 of the HTTP/2 preface) have been read; a
+/// client that connected and sent nothing was otherwise kept for ever.
+struct FirstBytes<I> {
+    io: I,
+    /// Bytes read so far, up to the preface's length.
+    read: usize,
+    /// Running until the preface's length has been read.
+    timer: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+}
+
+/// Length of the HTTP/2 connection preface, what version detection reads at most.
+const PREFACE_LEN: usize = 24;
+
+impl<I> FirstBytes<I> {
+    fn new(io: I, limit: Duration) -> FirstBytes<I> {
+        FirstBytes { io, read: 0, timer: Some(Box::pin(tokio::time::sleep(limit))) }
+    }
+}
+
+impl<I: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for FirstBytes<I> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        use std::task::Poll;
+        let this = &mut *self;
+        let before = buf.filled().len();
+        let result = tokio::io::AsyncRead::poll_read(std::pin::Pin::new(&mut this.io), cx, buf);
+        let Some(timer) = this.timer.as_mut() else { return result };
+        if let Poll::Ready(r) = result {
+            this.read += buf.filled().len() - before;
+            if this.read >= PREFACE_LEN || r.is_err() {
+                this.timer = None;
+            }
+            return Poll::Ready(r);
+        }
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => {
+                this.timer = None;
+                let message = "no request within the header-read timeout";
+                Poll::Ready(Err(std::io::Error::new(std::io::ErrorKind::TimedOut, message)))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<I: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for FirstBytes<I> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        tokio::io::AsyncWrite::poll_write(std::pin::Pin::new(&mut self.io), cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        tokio::io::AsyncWrite::poll_write_vectored(std::pin::Pin::new(&mut self.io), cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        tokio::io::AsyncWrite::is_write_vectored(&self.io)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        tokio::io::AsyncWrite::poll_flush(std::pin::Pin::new(&mut self.io), cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        tokio::io::AsyncWrite::poll_shutdown(std::pin::Pin::new(&mut self.io), cx)
+    }
+}
+
+/// A request body that fails with [`BodyTimeout`] when it has not fully arrived by its
+/// deadline (counted from the request's head). The timer is armed only when the body is
+/// actually waited for, so a body already received costs nothing.
+struct DeadlineBody {
+    inner: hyper::body::Incoming,
+    limit: Duration,
+    deadline: tokio::time::Instant,
+    timer: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl DeadlineBody {
+    fn new(inner: hyper::body::Incoming, limit: Duration) -> DeadlineBody {
+        DeadlineBody { inner, limit, deadline: tokio::time::Instant::now() + limit, timer: None }
+    }
+}
+
+impl hyper::body::Body for DeadlineBody {
+    type Data = bytes::Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        use std::task::Poll;
+        let this = &mut *self;
+        if let Poll::Ready(frame) = std::pin::Pin::new(&mut this.inner).poll_frame(cx) {
+            return Poll::Ready(frame.map(|f| f.map_err(Into::into)));
+        }
+        let deadline = this.deadline;
+        let timer = this.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(BodyTimeout(this.limit))))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// A request body that did not arrive within `request_body_timeout`.
+#[derive(Debug)]
+pub(crate) struct BodyTimeout(Duration);
+
+impl std::fmt::Display for BodyTimeout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the request body did not arrive within {} s; send it faster", self.0.as_secs())
+    }
+}
+
+impl std::error::Error for BodyTimeout {}
+
+impl BodyTimeout {
+    /// The `BodyTimeout` somewhere in an error's cause chain, if any.
+    pub(crate) fn find<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a BodyTimeout> {
+        let mut current = Some(error);
+        while let Some(e) = current {
+            if let Some(timeout) = e.downcast_ref::<BodyTimeout>() {
+                return Some(timeout);
+            }
+            current = e.source();
+        }
+        None
     }
 }
 

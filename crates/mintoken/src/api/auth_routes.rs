@@ -2,25 +2,27 @@
 //! so clients written for the hosted service work unchanged.
 
 use super::body::JsonObject;
+use super::types::{AppMetadata, Credentials, EmptyObject, RefreshRequest, RequestBody, Session, UserView};
 use super::{ApiError, CurrentUser};
 use crate::auth::jwt::{AUDIENCE, Audience, Claims};
-use crate::auth::{password, random, sha256_hex};
+use crate::auth::{login_limiter, password, random, sha256_hex};
 use crate::clock::{now_ms, rfc3339};
 use crate::server::SharedState;
 use crate::store::{RefreshOutcome, User};
 use axum::Extension;
-use axum::extract::State;
-use axum::http::StatusCode;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Json, Response};
-use serde_json::{Value, json};
+use std::net::SocketAddr;
 
 const REFRESH_TOKEN_CHARS: usize = 40;
+pub const MAX_PASSWORD_CHARS: usize = 256;
 
 pub async fn signup(State(state): State<SharedState>, body: JsonObject) -> Result<Response, ApiError> {
     if !state.config.signup_enabled {
         return Err(ApiError::forbidden("sign-up is disabled on this server; ask its administrator for an account"));
     }
-    body.only(&["email", "password"])?;
+    body.only(Credentials::FIELDS)?;
     let email = normalize_email(body.required_string("email")?)?;
     let password = body.required_string("password")?.to_owned();
     check_password_policy(&password)?;
@@ -38,20 +40,25 @@ pub async fn signup(State(state): State<SharedState>, body: JsonObject) -> Resul
     Ok((StatusCode::OK, Json(new_session(&state, &user).await?)).into_response())
 }
 
-pub async fn login(State(state): State<SharedState>, body: JsonObject) -> Result<Json<Value>, ApiError> {
-    body.only(&["email", "password"])?;
+pub async fn login(
+    State(state): State<SharedState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: JsonObject,
+) -> Result<Json<Session>, ApiError> {
+    body.only(Credentials::FIELDS)?;
     let email = normalize_email(body.required_string("email")?)?;
     let password = body.required_string("password")?.to_owned();
-    if let Err(wait) = state.login_limiter.check(&email) {
-        let mut e = ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            format!("too many failed log-in attempts for this account; retry in {wait} s"),
-        );
-        e.retry_after_secs = Some(wait);
+    let address = login_limiter::client_address(peer, &headers, state.config.trusted_proxy_hops);
+    if let Err(lockout) = state.login_limiter.check(&email, address) {
+        let mut e = ApiError::new(StatusCode::TOO_MANY_REQUESTS, lockout.message());
+        e.retry_after_secs = Some(lockout.retry_after_secs());
         return Err(e);
     }
     let user = state.store.user_by_email(&email).await?;
     let stored_hash = user.as_ref().and_then(|u| u.password_hash.clone());
+    // An unknown email (or an account without a password) costs the same Argon2 work as
+    // a wrong password, so response times do not tell which emails are registered.
     let matches = tokio::task::spawn_blocking(move || match stored_hash {
         Some(hash) => password::verify(&password, &hash),
         None => {
@@ -67,14 +74,14 @@ pub async fn login(State(state): State<SharedState>, body: JsonObject) -> Result
             Ok(Json(new_session(&state, &user).await?))
         }
         _ => {
-            state.login_limiter.record_failure(&email);
+            state.login_limiter.record_failure(&email, address);
             Err(ApiError::unauthorized("Invalid login credentials"))
         }
     }
 }
 
-pub async fn refresh(State(state): State<SharedState>, body: JsonObject) -> Result<Json<Value>, ApiError> {
-    body.only(&["refresh_token"])?;
+pub async fn refresh(State(state): State<SharedState>, body: JsonObject) -> Result<Json<Session>, ApiError> {
+    body.only(RefreshRequest::FIELDS)?;
     let token = body.required_string("refresh_token")?;
     let invalid =
         || ApiError::unauthorized("Invalid refresh token: it is unknown, expired or already used; log in again");
@@ -101,17 +108,17 @@ pub async fn logout(
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn me(Extension(me): Extension<CurrentUser>) -> Json<Value> {
+pub async fn me(Extension(me): Extension<CurrentUser>) -> Json<UserView> {
     Json(user_json(&me.user))
 }
 
-async fn new_session(state: &SharedState, user: &User) -> Result<Value, ApiError> {
+async fn new_session(state: &SharedState, user: &User) -> Result<Session, ApiError> {
     let session_id = state.store.create_session(&user.id).await?;
     issue_tokens(state, user, &session_id).await
 }
 
 /// A new access token and a new (single-use) refresh token for the session.
-async fn issue_tokens(state: &SharedState, user: &User, session_id: &str) -> Result<Value, ApiError> {
+async fn issue_tokens(state: &SharedState, user: &User, session_id: &str) -> Result<Session, ApiError> {
     let now_secs = now_ms() / 1000;
     let ttl = state.config.access_token_ttl.as_secs() as i64;
     let claims = Claims {
@@ -127,27 +134,27 @@ async fn issue_tokens(state: &SharedState, user: &User, session_id: &str) -> Res
     let refresh_token = random::alphanumeric(REFRESH_TOKEN_CHARS);
     let refresh_expires = now_ms() + state.config.refresh_token_ttl.as_millis() as i64;
     state.store.insert_refresh_token(&sha256_hex(&refresh_token), session_id, refresh_expires).await?;
-    Ok(json!({
-        "access_token": state.jwt.sign(&claims),
-        "token_type": "bearer",
-        "expires_in": ttl,
-        "expires_at": claims.exp,
-        "refresh_token": refresh_token,
-        "user": user_json(user),
-    }))
+    Ok(Session {
+        access_token: state.jwt.sign(&claims),
+        token_type: "bearer",
+        expires_in: ttl,
+        expires_at: claims.exp,
+        refresh_token,
+        user: user_json(user),
+    })
 }
 
-fn user_json(user: &User) -> Value {
-    json!({
-        "id": user.id,
-        "aud": AUDIENCE,
-        "role": AUDIENCE,
-        "email": user.email,
-        "plan": user.plan,
-        "created_at": rfc3339(user.created_at),
-        "app_metadata": { "provider": "email", "providers": ["email"], "plan": user.plan },
-        "user_metadata": {},
-    })
+fn user_json(user: &User) -> UserView {
+    UserView {
+        id: user.id.clone(),
+        aud: AUDIENCE,
+        role: AUDIENCE,
+        email: user.email.clone(),
+        plan: user.plan.clone(),
+        created_at: rfc3339(user.created_at),
+        app_metadata: AppMetadata { provider: "email", providers: ["email"], plan: user.plan.clone() },
+        user_metadata: EmptyObject {},
+    }
 }
 
 /// Emails are compared case-insensitively; a light shape check catches typos without
@@ -171,8 +178,13 @@ pub fn check_password_policy(password: &str) -> Result<(), ApiError> {
     if n < password::MIN_LEN {
         return Err(ApiError::unprocessable(format!("`password` must be at least {} characters", password::MIN_LEN)));
     }
-    if password.len() > password::MAX_LEN {
-        return Err(ApiError::unprocessable(format!("`password` must be at most {} bytes", password::MAX_LEN)));
+    // Characters for the documented limit (JSON Schema counts characters), bytes for the
+    // hashing cost: 256 characters are at most 1024 bytes.
+    if n > MAX_PASSWORD_CHARS || password.len() > password::MAX_LEN {
+        return Err(ApiError::unprocessable(format!(
+            "`password` must be at most {MAX_PASSWORD_CHARS} characters and {} bytes",
+            password::MAX_LEN
+        )));
     }
     Ok(())
 }

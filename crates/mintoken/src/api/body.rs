@@ -58,6 +58,10 @@ impl JsonObject {
     pub fn string(&self, field: &str) -> Result<Option<&str>, ApiError> {
         match self.0.get(field) {
             None | Some(Value::Null) => Ok(None),
+            // PostgreSQL cannot store NUL in text: refused here, not a 503 from the store.
+            Some(Value::String(s)) if s.contains('\0') => {
+                Err(ApiError::unprocessable(format!("`{field}` must not contain the NUL character (\\u0000)")))
+            }
             Some(Value::String(s)) => Ok(Some(s)),
             Some(_) => Err(ApiError::unprocessable(format!("`{field}` must be a string"))),
         }
@@ -72,6 +76,26 @@ impl JsonObject {
             None | Some(Value::Null) => Ok(None),
             Some(Value::Bool(b)) => Ok(Some(*b)),
             Some(_) => Err(ApiError::unprocessable(format!("`{field}` must be true or false"))),
+        }
+    }
+}
+
+/// A path parameter (`{id}`, `{email}`). axum's own `Path` answers a malformed one (e.g.
+/// percent-encoded bytes that are not UTF-8) in plain text; this answers in the API's
+/// error envelope.
+pub struct PathParam(pub String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PathParam {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Path::<String>::from_request_parts(parts, state).await {
+            // Ids and emails have no control characters; a NUL would reach the store.
+            Ok(axum::extract::Path(value)) if value.chars().any(char::is_control) => {
+                Err(ApiError::bad_request("path parameter must not contain control characters"))
+            }
+            Ok(axum::extract::Path(value)) => Ok(PathParam(value)),
+            Err(e) => Err(ApiError::bad_request(format!("malformed path parameter: {}", e.body_text()))),
         }
     }
 }

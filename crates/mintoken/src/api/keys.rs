@@ -1,7 +1,8 @@
 //! `/v1/auth/keys`: create, list, read, change settings, revoke. The raw key appears
 //! once, in the creation response; afterwards only its prefix is ever shown.
 
-use super::body::JsonObject;
+use super::body::{JsonObject, PathParam};
+use super::types::{KeyCreated, KeySettingsRequest, KeyView, RequestBody};
 use super::{ApiError, CurrentUser};
 use crate::auth::api_key;
 use crate::clock::rfc3339;
@@ -10,57 +11,46 @@ use crate::secret::Secret;
 use crate::server::SharedState;
 use crate::store::{KeyRecord, KeySettings, NewKey, Store, StoreError, User};
 use axum::Extension;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Json;
-use serde_json::{Value, json};
 
-const SETTINGS_FIELDS: [&str; 7] = [
-    "name",
-    "intensity",
-    "auto_compress_input",
-    "smart_detect_enabled",
-    "context_compress",
-    "context_compress_level",
-    "holdout_percent",
-];
+const SETTINGS_FIELDS: &[&str] = KeySettingsRequest::FIELDS;
 const MAX_NAME_CHARS: usize = 100;
 
 pub async fn create(
     State(state): State<SharedState>,
     Extension(me): Extension<CurrentUser>,
     body: JsonObject,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    body.only(&SETTINGS_FIELDS)?;
+) -> Result<(StatusCode, Json<KeyCreated>), ApiError> {
+    body.only(SETTINGS_FIELDS)?;
     let settings = apply_settings(KeySettings::default(), &body)?;
     let (record, raw) = create_key(&state.store, &state.config.plans, &me.user, &settings).await?;
-    let mut json = key_json(&record);
-    json["raw_key"] = Value::String(raw.expose().clone());
-    Ok((StatusCode::CREATED, Json(json)))
+    Ok((StatusCode::CREATED, Json(KeyCreated { key: key_json(&record), raw_key: raw.expose().clone() })))
 }
 
 pub async fn list(
     State(state): State<SharedState>,
     Extension(me): Extension<CurrentUser>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Vec<KeyView>>, ApiError> {
     let keys = state.store.list_keys(&me.user.id).await?;
-    Ok(Json(Value::Array(keys.iter().map(key_json).collect())))
+    Ok(Json(keys.iter().map(key_json).collect()))
 }
 
 pub async fn get(
     State(state): State<SharedState>,
     Extension(me): Extension<CurrentUser>,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+    PathParam(id): PathParam,
+) -> Result<Json<KeyView>, ApiError> {
     Ok(Json(key_json(&own_key(&state, &me, &id).await?)))
 }
 
 pub async fn update(
     State(state): State<SharedState>,
     Extension(me): Extension<CurrentUser>,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
     body: JsonObject,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<KeyView>, ApiError> {
     for fixed in ["raw_key", "key", "key_prefix", "key_hash", "id"] {
         if body.0.contains_key(fixed) {
             return Err(ApiError::unprocessable(format!(
@@ -68,7 +58,7 @@ pub async fn update(
             )));
         }
     }
-    body.only(&SETTINGS_FIELDS)?;
+    body.only(SETTINGS_FIELDS)?;
     let mut record = own_key(&state, &me, &id).await?;
     if !record.is_active() {
         return Err(ApiError::conflict("this key is revoked; create a new key instead"));
@@ -85,8 +75,8 @@ pub async fn update(
 pub async fn revoke(
     State(state): State<SharedState>,
     Extension(me): Extension<CurrentUser>,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+    PathParam(id): PathParam,
+) -> Result<Json<KeyView>, ApiError> {
     let mut record = own_key(&state, &me, &id).await?;
     if state.store.revoke_key(&record.id).await? {
         record.revoked_at = Some(crate::clock::now_ms());
@@ -134,6 +124,10 @@ fn apply_settings(mut s: KeySettings, body: &JsonObject) -> Result<KeySettings, 
         if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
             return Err(ApiError::unprocessable(format!("`name` must be 1 to {MAX_NAME_CHARS} characters")));
         }
+        // A name is shown in tables, logs and the CLI: no line breaks or other controls.
+        if name.chars().any(char::is_control) {
+            return Err(ApiError::unprocessable("`name` must not contain control characters (line breaks, tabs, …)"));
+        }
         s.name = name.to_owned();
     }
     if let Some(v) = body.string("intensity")? {
@@ -162,19 +156,19 @@ fn apply_settings(mut s: KeySettings, body: &JsonObject) -> Result<KeySettings, 
     Ok(s)
 }
 
-pub fn key_json(k: &KeyRecord) -> Value {
-    json!({
-        "id": k.id,
-        "key_prefix": k.key_prefix,
-        "name": k.settings.name,
-        "intensity": k.settings.intensity.as_str(),
-        "auto_compress_input": k.settings.auto_compress_input,
-        "smart_detect_enabled": k.settings.smart_detect_enabled,
-        "context_compress": k.settings.context_compress,
-        "context_compress_level": k.settings.context_compress_level.as_str(),
-        "holdout_percent": k.settings.holdout_percent,
-        "is_active": k.is_active(),
-        "created_at": rfc3339(k.created_at),
-        "last_used_at": k.last_used_at.map(rfc3339),
-    })
+pub fn key_json(k: &KeyRecord) -> KeyView {
+    KeyView {
+        id: k.id.clone(),
+        key_prefix: k.key_prefix.clone(),
+        name: k.settings.name.clone(),
+        intensity: k.settings.intensity.as_str(),
+        auto_compress_input: k.settings.auto_compress_input,
+        smart_detect_enabled: k.settings.smart_detect_enabled,
+        context_compress: k.settings.context_compress,
+        context_compress_level: k.settings.context_compress_level.as_str(),
+        holdout_percent: k.settings.holdout_percent,
+        is_active: k.is_active(),
+        created_at: rfc3339(k.created_at),
+        last_used_at: k.last_used_at.map(rfc3339),
+    }
 }

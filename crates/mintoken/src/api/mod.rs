@@ -7,46 +7,301 @@ pub(crate) mod auth_routes;
 pub mod body;
 pub mod error;
 mod keys;
+pub mod openapi;
 mod plan;
 mod rules;
+pub mod types;
 
 use crate::auth::jwt::Claims;
 use crate::server::SharedState;
 use crate::store::User;
 use axum::Router;
 use axum::extract::{Request, State};
+use axum::http::Method;
 use axum::http::header::AUTHORIZATION;
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, delete, get, patch, post, put};
 pub use error::ApiError;
 pub use keys::create_key;
 
+/// Who may call an operation.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Access {
+    /// No credentials.
+    Public,
+    /// `Authorization: Bearer <access token>`.
+    AccessToken,
+}
+
+/// A schema, given the generator that collects the named types.
+pub type SchemaFn = fn(&mut schemars::SchemaGenerator) -> schemars::Schema;
+
+fn schema<T: schemars::JsonSchema>(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    g.subschema_for::<T>()
+}
+
+/// A request body type: its schema, and the fields its handler accepts.
+pub struct RequestSpec {
+    pub schema: SchemaFn,
+    pub fields: &'static [&'static str],
+}
+
+fn body<T: types::RequestBody>() -> Option<RequestSpec> {
+    Some(RequestSpec { schema: schema::<T>, fields: T::FIELDS })
+}
+
+/// A query parameter: name, description, schema.
+pub type QueryParam = (&'static str, &'static str, SchemaFn);
+
+/// One management operation: the router registers `handler` at `method path` and
+/// `GET /openapi.json` describes it, both from [`operations`], so the document cannot
+/// miss a route.
+pub struct Operation {
+    pub method: Method,
+    pub path: &'static str,
+    pub access: Access,
+    pub summary: &'static str,
+    pub request: Option<RequestSpec>,
+    pub query: &'static [QueryParam],
+    /// The success status and its body (`None`: no body).
+    pub success: (u16, Option<SchemaFn>),
+    /// Error statuses besides those every operation of its kind can answer (see
+    /// `openapi::error_statuses`).
+    pub errors: &'static [u16],
+    pub handler: MethodRouter<SharedState>,
+}
+
+const PERIOD: &[QueryParam] = &[
+    (
+        "start",
+        "Start of the period: RFC 3339 or YYYY-MM-DD (default: start of the current UTC month).",
+        schema::<String>,
+    ),
+    (
+        "end",
+        "End of the period, exclusive: RFC 3339, or YYYY-MM-DD for that whole day (default: a month after `start`).",
+        schema::<String>,
+    ),
+];
+const TIMESERIES: &[QueryParam] =
+    &[("bucket", "Bucket width (default `day`).", schema::<types::BucketName>), PERIOD[0], PERIOD[1]];
+
+/// Every management route: method, path, who may call it, what it takes and answers.
+pub fn operations() -> Vec<Operation> {
+    use Access::{AccessToken, Public};
+    let op = |method: Method, path, access, summary, handler| Operation {
+        method,
+        path,
+        access,
+        summary,
+        request: None,
+        query: &[],
+        success: (200, None),
+        errors: &[],
+        handler,
+    };
+    vec![
+        Operation {
+            request: body::<types::Credentials>(),
+            success: (200, Some(schema::<types::Session>)),
+            errors: &[403, 409],
+            ..op(
+                Method::POST,
+                "/v1/auth/signup",
+                Public,
+                "Create an account; answers a session",
+                post(auth_routes::signup),
+            )
+        },
+        Operation {
+            request: body::<types::Credentials>(),
+            success: (200, Some(schema::<types::Session>)),
+            errors: &[401, 429],
+            ..op(Method::POST, "/v1/auth/login", Public, "Log in; answers a session", post(auth_routes::login))
+        },
+        Operation {
+            request: body::<types::RefreshRequest>(),
+            success: (200, Some(schema::<types::Session>)),
+            errors: &[401],
+            ..op(
+                Method::POST,
+                "/v1/auth/refresh",
+                Public,
+                "Spend a refresh token for a new session",
+                post(auth_routes::refresh),
+            )
+        },
+        Operation {
+            success: (204, None),
+            ..op(
+                Method::POST,
+                "/v1/auth/logout",
+                AccessToken,
+                "Revoke the session of the access token",
+                post(auth_routes::logout),
+            )
+        },
+        Operation {
+            success: (200, Some(schema::<types::UserView>)),
+            ..op(Method::GET, "/v1/auth/me", AccessToken, "The signed-in account", get(auth_routes::me))
+        },
+        Operation {
+            request: body::<types::KeySettingsRequest>(),
+            success: (201, Some(schema::<types::KeyCreated>)),
+            errors: &[403, 409],
+            ..op(
+                Method::POST,
+                "/v1/auth/keys",
+                AccessToken,
+                "Create an API key; the raw key appears in this answer only",
+                post(keys::create),
+            )
+        },
+        Operation {
+            success: (200, Some(schema::<Vec<types::KeyView>>)),
+            ..op(
+                Method::GET,
+                "/v1/auth/keys",
+                AccessToken,
+                "The account's API keys, revoked ones included",
+                get(keys::list),
+            )
+        },
+        Operation {
+            success: (200, Some(schema::<types::KeyView>)),
+            ..op(Method::GET, "/v1/auth/keys/{id}", AccessToken, "One API key", get(keys::get))
+        },
+        Operation {
+            request: body::<types::KeySettingsRequest>(),
+            success: (200, Some(schema::<types::KeyView>)),
+            errors: &[409],
+            ..op(
+                Method::PATCH,
+                "/v1/auth/keys/{id}",
+                AccessToken,
+                "Change a key's settings (never its string)",
+                patch(keys::update),
+            )
+        },
+        Operation {
+            success: (200, Some(schema::<types::KeyView>)),
+            ..op(Method::DELETE, "/v1/auth/keys/{id}", AccessToken, "Revoke a key", delete(keys::revoke))
+        },
+        Operation {
+            request: body::<types::RuleCreateRequest>(),
+            success: (201, Some(schema::<types::RuleView>)),
+            errors: &[403],
+            ..op(Method::POST, "/v1/rules", AccessToken, "Create a custom intensity rule", post(rules::create))
+        },
+        Operation {
+            success: (200, Some(schema::<Vec<types::RuleView>>)),
+            ..op(Method::GET, "/v1/rules", AccessToken, "The account's custom rules", get(rules::list))
+        },
+        Operation {
+            success: (204, None),
+            ..op(Method::DELETE, "/v1/rules/{id}", AccessToken, "Delete a custom rule", delete(rules::delete))
+        },
+        Operation {
+            success: (200, Some(schema::<types::PlanView>)),
+            ..op(
+                Method::GET,
+                "/v1/plan",
+                AccessToken,
+                "The account's plan, its limits and this month's usage",
+                get(plan::mine),
+            )
+        },
+        Operation {
+            success: (200, Some(schema::<types::UserList>)),
+            errors: &[403],
+            ..op(
+                Method::GET,
+                "/v1/admin/users",
+                AccessToken,
+                "Every account (administrators only)",
+                get(plan::list_users),
+            )
+        },
+        Operation {
+            request: body::<types::SetPlanRequest>(),
+            success: (200, Some(schema::<types::PlanChanged>)),
+            errors: &[403],
+            ..op(
+                Method::PUT,
+                "/v1/admin/users/{email}/plan",
+                AccessToken,
+                "Set an account's plan (administrators only)",
+                put(plan::set_plan),
+            )
+        },
+        Operation {
+            query: PERIOD,
+            success: (200, Some(schema::<types::AnalyticsSummary>)),
+            ..op(
+                Method::GET,
+                "/v1/analytics/summary",
+                AccessToken,
+                "Totals and savings over a period",
+                get(analytics::summary),
+            )
+        },
+        Operation {
+            query: TIMESERIES,
+            success: (200, Some(schema::<types::AnalyticsTimeseries>)),
+            ..op(
+                Method::GET,
+                "/v1/analytics/timeseries",
+                AccessToken,
+                "The period in hour, day or week buckets",
+                get(analytics::timeseries),
+            )
+        },
+        Operation {
+            query: PERIOD,
+            success: (200, Some(schema::<types::AnalyticsByKey>)),
+            ..op(
+                Method::GET,
+                "/v1/analytics/by-key",
+                AccessToken,
+                "Usage and savings per API key",
+                get(analytics::by_key),
+            )
+        },
+        Operation {
+            query: PERIOD,
+            success: (200, Some(schema::<types::AnalyticsSavings>)),
+            ..op(
+                Method::GET,
+                "/v1/analytics/savings",
+                AccessToken,
+                "Savings per provider, model and intensity, measured or estimated",
+                get(analytics::savings),
+            )
+        },
+        Operation {
+            success: (200, Some(schema::<serde_json::Map<String, serde_json::Value>>)),
+            ..op(Method::GET, "/openapi.json", Public, "This document (OpenAPI 3.0)", get(openapi::serve))
+        },
+    ]
+}
+
+fn routes_of(access: Access) -> Router<SharedState> {
+    operations()
+        .into_iter()
+        .filter(|op| op.access == access)
+        // Operations on the same path merge into one method router.
+        .fold(Router::new(), |router, op| router.route(op.path, op.handler))
+}
+
 /// Routes that need no credentials.
 pub fn public_routes() -> Router<SharedState> {
-    Router::new()
-        .route("/v1/auth/signup", post(auth_routes::signup))
-        .route("/v1/auth/login", post(auth_routes::login))
-        .route("/v1/auth/refresh", post(auth_routes::refresh))
+    routes_of(Access::Public)
 }
 
 /// Routes that require `Authorization: Bearer <access token>`.
 pub fn protected_routes(state: SharedState) -> Router<SharedState> {
-    Router::new()
-        .route("/v1/auth/logout", post(auth_routes::logout))
-        .route("/v1/auth/me", get(auth_routes::me))
-        .route("/v1/auth/keys", post(keys::create).get(keys::list))
-        .route("/v1/auth/keys/{id}", get(keys::get).patch(keys::update).delete(keys::revoke))
-        .route("/v1/rules", post(rules::create).get(rules::list))
-        .route("/v1/rules/{id}", axum::routing::delete(rules::delete))
-        .route("/v1/plan", get(plan::mine))
-        .route("/v1/admin/users", get(plan::list_users))
-        .route("/v1/admin/users/{email}/plan", axum::routing::put(plan::set_plan))
-        .route("/v1/analytics/summary", get(analytics::summary))
-        .route("/v1/analytics/timeseries", get(analytics::timeseries))
-        .route("/v1/analytics/by-key", get(analytics::by_key))
-        .route("/v1/analytics/savings", get(analytics::savings))
-        .route_layer(middleware::from_fn_with_state(state, require_access_token))
+    routes_of(Access::AccessToken).route_layer(middleware::from_fn_with_state(state, require_access_token))
 }
 
 /// The signed-in account, put in request extensions by [`require_access_token`].

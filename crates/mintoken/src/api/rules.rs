@@ -1,22 +1,23 @@
 //! `/v1/rules`: a user's custom intensity rules (create, list, delete).
 
-use super::body::JsonObject;
+use super::body::{JsonObject, PathParam};
+use super::types::{RequestBody, RuleCreateRequest, RuleView};
 use super::{ApiError, CurrentUser};
 use crate::clock::rfc3339;
 use crate::rules::{Rule, RuleType, validate_pattern};
 use crate::server::SharedState;
 use axum::Extension;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Json;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 pub async fn create(
     State(state): State<SharedState>,
     Extension(me): Extension<CurrentUser>,
     body: JsonObject,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    body.only(&["rule_type", "pattern", "priority"])?;
+) -> Result<(StatusCode, Json<RuleView>), ApiError> {
+    body.only(RuleCreateRequest::FIELDS)?;
     let rule_type: RuleType = body.required_string("rule_type")?.parse().map_err(ApiError::bad_request)?;
     let pattern = body.required_string("pattern")?;
     validate_pattern(pattern).map_err(ApiError::bad_request)?;
@@ -42,15 +43,15 @@ pub async fn create(
 pub async fn list(
     State(state): State<SharedState>,
     Extension(me): Extension<CurrentUser>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Vec<RuleView>>, ApiError> {
     let rules = state.store.rules_of_user(&me.user.id).await?;
-    Ok(Json(Value::Array(rules.iter().map(rule_json).collect())))
+    Ok(Json(rules.iter().map(rule_json).collect()))
 }
 
 pub async fn delete(
     State(state): State<SharedState>,
     Extension(me): Extension<CurrentUser>,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
 ) -> Result<StatusCode, ApiError> {
     if !state.store.delete_rule(&me.user.id, &id).await? {
         return Err(ApiError::not_found("rule not found"));
@@ -59,13 +60,13 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-fn rule_json(rule: &Rule) -> Value {
-    json!({
-        "id": rule.id,
-        "rule_type": rule.rule_type.as_str(),
-        "pattern": rule.pattern,
-        "priority": rule.priority,
-        "effective": rule.rule_type.intensity().is_some(),
-        "created_at": rfc3339(rule.created_at),
-    })
+fn rule_json(rule: &Rule) -> RuleView {
+    RuleView {
+        id: rule.id.clone(),
+        rule_type: rule.rule_type.as_str(),
+        pattern: rule.pattern.clone(),
+        priority: rule.priority,
+        effective: rule.rule_type.intensity().is_some(),
+        created_at: rfc3339(rule.created_at),
+    }
 }

@@ -143,7 +143,9 @@ impl RateLimiter {
 
 /// The emission interval and burst tolerance of `rpm` requests per minute, in µs.
 fn spacing(rpm: u32) -> (i64, i64) {
-    let interval = 60_000_000 / i64::from(rpm.max(1));
+    // Above 60 million a minute the spacing would round down to 0 µs, and with it the
+    // burst allowance: every request would then have to come after the last one.
+    let interval = (60_000_000 / i64::from(rpm.max(1))).max(1);
     (interval, interval * (i64::from(rpm.max(1)) - 1))
 }
 
@@ -167,6 +169,15 @@ mod tests {
         clock.advance(60_000);
         for _ in 0..20 {
             assert!(limiter.check("u", 20).is_ok());
+        }
+    }
+
+    /// Found by the 10-minute mixed load: a plan of 100 million a minute refused requests.
+    #[test]
+    fn a_rate_above_a_million_a_second_still_allows_a_burst() {
+        let limiter = RateLimiter::new(Clock::default());
+        for _ in 0..10_000 {
+            assert!(limiter.check("u", 100_000_000).is_ok());
         }
     }
 

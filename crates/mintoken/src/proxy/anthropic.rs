@@ -32,7 +32,12 @@ mod wire {
     impl Usage {
         pub fn input(&self) -> Option<i64> {
             let parts = [self.input_tokens, self.cache_creation_input_tokens, self.cache_read_input_tokens];
-            parts.iter().any(Option::is_some).then(|| parts.iter().flatten().sum())
+            // Saturating: the figures come from the upstream, and absurd ones must not
+            // overflow (a panic in checked builds).
+            parts
+                .iter()
+                .any(Option::is_some)
+                .then(|| parts.iter().flatten().fold(0i64, |sum, n| sum.saturating_add(*n)))
         }
     }
 
@@ -239,6 +244,14 @@ mod tests {
         obs.on_event(b"event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":7}}\n\n");
         assert_eq!(obs.tally().usage, Some(Tokens { input: 15, output: 7 }));
         assert_eq!(obs.tally().text, "Hi there");
+    }
+
+    /// Reproduces fuzz/corpus/dialects/finding-anthropic-usage-overflow (integer overflow, a
+    /// panic in checked builds, on absurd upstream usage figures).
+    #[test]
+    fn absurd_usage_figures_saturate_instead_of_overflowing() {
+        let body = br#"{"usage":{"input_tokens":9223372036854775807,"cache_read_input_tokens":1,"output_tokens":2}}"#;
+        assert_eq!(AnthropicMessages.usage_from_body(body), Some(Tokens { input: i64::MAX, output: 2 }));
     }
 
     #[test]

@@ -56,11 +56,12 @@ mod wire {
 
 impl From<wire::UsageMetadata> for Tokens {
     /// Input: the prompt (cached part included) plus tool-use prompts. Output: the
-    /// candidates plus thinking, both billed as output.
+    /// candidates plus thinking, both billed as output. Saturating: the figures come from
+    /// the upstream, and absurd ones must not overflow (a panic in checked builds).
     fn from(u: wire::UsageMetadata) -> Self {
         Tokens {
-            input: u.prompt_token_count.unwrap_or(0) + u.tool_use_prompt_token_count.unwrap_or(0),
-            output: u.candidates_token_count.unwrap_or(0) + u.thoughts_token_count.unwrap_or(0),
+            input: u.prompt_token_count.unwrap_or(0).saturating_add(u.tool_use_prompt_token_count.unwrap_or(0)),
+            output: u.candidates_token_count.unwrap_or(0).saturating_add(u.thoughts_token_count.unwrap_or(0)),
         }
     }
 }
@@ -306,6 +307,14 @@ mod tests {
             )["system_instruction"]["parts"][0],
             json!({"text":"SKILL"})
         );
+    }
+
+    /// Reproduces fuzz/corpus/dialects/finding-gemini-usage-overflow (integer overflow, a panic
+    /// in checked builds, on absurd upstream usage figures).
+    #[test]
+    fn absurd_usage_figures_saturate_instead_of_overflowing() {
+        let body = br#"{"usageMetadata":{"promptTokenCount":9223372036854775807,"toolUsePromptTokenCount":1,"candidatesTokenCount":9223372036854775807,"thoughtsTokenCount":9}}"#;
+        assert_eq!(Gemini.usage_from_body(body), Some(Tokens { input: i64::MAX, output: i64::MAX }));
     }
 
     #[test]

@@ -276,7 +276,19 @@ async fn forward(
         Ok(Err(e)) => return Err(meter.failed(e)),
         Err(_) => return Err(meter.failed(ProxyError::timeout(limit))),
     };
+    let body = without_provider_key(status, &headers, body, &caller.provider_key);
     let tokens = if status.is_success() { dialect.usage_from_body(&body) } else { None };
+    // SPEC §2: an unparseable answer is a 502. Checked only when no usage was found, so
+    // a normal answer is not parsed twice; a compressed body is relayed as it is.
+    if status.is_success()
+        && tokens.is_none()
+        && !headers.contains_key(header::CONTENT_ENCODING)
+        && serde_json::from_slice::<serde::de::IgnoredAny>(&body).is_err()
+    {
+        tracing::warn!(request_id, "upstream answered 200 with a body that is not JSON");
+        let message = "the upstream provider answered 200 with a body that is not valid JSON";
+        return Err(meter.failed(ProxyError::new(StatusCode::BAD_GATEWAY, message)));
+    }
     let source = if tokens.is_some() { UsageSource::Upstream } else { UsageSource::None };
     meter.record(Outcome { status: status.as_u16(), tokens, source });
     quota.report(&mut headers, tokens.map_or(0, |t| t.output));
@@ -304,6 +316,7 @@ async fn forward_unchanged(
         let status = upstream_response.status();
         let headers = upstream::response_headers(upstream_response.headers());
         let body = read_upstream_body(upstream_response.into_body()).await?;
+        let body = without_provider_key(status, &headers, body, &caller.provider_key);
         Ok((status, headers, body))
     })
     .await;
@@ -352,6 +365,45 @@ fn upstream_request(
     *request.uri_mut() = uri;
     *request.headers_mut() = headers;
     Ok(request)
+}
+
+/// An upstream that refuses a provider key may quote it back, in its message or in the
+/// URL of the request (Gemini's `?key=`). SPEC §12 keeps provider keys out of error
+/// bodies, so a relayed error body has every copy replaced by `[redacted]`, as the
+/// playground does. A compressed body is relayed as it is (mintoken never asks for one).
+fn without_provider_key(status: StatusCode, headers: &HeaderMap, body: Bytes, key: &Secret<String>) -> Bytes {
+    let key = key.expose();
+    // A very short key would blank out ordinary text, and hiding it would protect nothing.
+    if status.is_success() || key.len() < 8 || headers.contains_key(header::CONTENT_ENCODING) {
+        return body;
+    }
+    let encoded = query::encode(key);
+    let mut out: Option<Vec<u8>> = None;
+    for needle in [key.as_bytes(), encoded.as_bytes()] {
+        let current = out.as_deref().unwrap_or(&body[..]);
+        if let Some(replaced) = replace_all(current, needle, b"[redacted]") {
+            out = Some(replaced);
+        }
+    }
+    out.map_or(body, Bytes::from)
+}
+
+/// `haystack` with every `needle` replaced, or `None` when there is none.
+fn replace_all(haystack: &[u8], needle: &[u8], with: &[u8]) -> Option<Vec<u8>> {
+    let first = haystack.windows(needle.len()).position(|w| w == needle)?;
+    let mut out = Vec::with_capacity(haystack.len());
+    out.extend_from_slice(&haystack[..first]);
+    let mut rest = &haystack[first..];
+    while !rest.is_empty() {
+        if rest.starts_with(needle) {
+            out.extend_from_slice(with);
+            rest = &rest[needle.len()..];
+        } else {
+            out.push(rest[0]);
+            rest = &rest[1..];
+        }
+    }
+    Some(out)
 }
 
 fn response(status: StatusCode, headers: HeaderMap, body: Body) -> Response {
@@ -486,7 +538,10 @@ async fn read_body(body: Body, limit: usize, plan: &str) -> Result<Bytes, ProxyE
                 "request body is larger than {limit} bytes, the limit of the {plan} plan; send a smaller request or upgrade"
             ),
         )),
-        Err(_) => Err(ProxyError::bad_request("could not read the request body")),
+        Err(e) => match crate::server::BodyTimeout::find(&*e) {
+            Some(timeout) => Err(ProxyError::new(StatusCode::REQUEST_TIMEOUT, timeout.to_string())),
+            None => Err(ProxyError::bad_request("could not read the request body")),
+        },
     }
 }
 
@@ -505,5 +560,21 @@ where
         Err(_) => {
             Err(ProxyError::new(StatusCode::BAD_GATEWAY, "upstream connection failed while sending its response"))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relayed_error_bodies_lose_the_provider_key_and_successes_are_untouched() {
+        let key = Secret::new("sk-live+canary/123".to_owned());
+        let body = Bytes::from_static(b"{\"m\":\"bad key sk-live+canary/123 in ?key=sk-live%2Bcanary%2F123\"}");
+        let out = without_provider_key(StatusCode::UNAUTHORIZED, &HeaderMap::new(), body.clone(), &key);
+        assert_eq!(&out[..], b"{\"m\":\"bad key [redacted] in ?key=[redacted]\"}");
+        assert_eq!(without_provider_key(StatusCode::OK, &HeaderMap::new(), body.clone(), &key), body);
+        let clean = Bytes::from_static(b"{\"error\":\"quota\"}");
+        assert_eq!(without_provider_key(StatusCode::TOO_MANY_REQUESTS, &HeaderMap::new(), clean.clone(), &key), clean);
     }
 }

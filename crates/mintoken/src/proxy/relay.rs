@@ -21,6 +21,10 @@ const CLIENT_CLOSED: u16 = 499;
 /// A non-SSE stream (Gemini without `alt=sse` streams one JSON array) is kept up to
 /// this size to read its usage at the end; beyond it usage is counted from text.
 const MAX_RAW_KEPT: usize = 16 * 1024 * 1024;
+/// An SSE event still unterminated past this size is relayed as it stands, unread: an
+/// upstream that never ends an event must not make the relay buffer without bound (and
+/// hold the client's bytes back).
+const MAX_PENDING_EVENT: usize = 16 * 1024 * 1024;
 
 /// How the relay reads a stream.
 pub enum Reader {
@@ -52,6 +56,11 @@ impl Reader {
                         EventAction::Drop => {}
                         EventAction::Replace(bytes) => out.extend_from_slice(&bytes),
                     }
+                }
+                if splitter.buffered() > MAX_PENDING_EVENT
+                    && let Some(partial) = splitter.take_rest()
+                {
+                    out.extend_from_slice(&partial);
                 }
                 (!out.is_empty()).then(|| out.freeze())
             }

@@ -8,6 +8,9 @@ use bytes::{Bytes, BytesMut};
 #[derive(Default)]
 pub struct EventSplitter {
     pending: BytesMut,
+    /// How much of `pending` is known to hold no terminator start, so a long event that
+    /// arrives in many small chunks is scanned once, not once per chunk.
+    scanned: usize,
 }
 
 impl EventSplitter {
@@ -17,12 +20,18 @@ impl EventSplitter {
 
     /// The next complete event, if one is buffered.
     pub fn next_event(&mut self) -> Option<Bytes> {
-        let end = event_end(&self.pending)?;
+        let Some(end) = event_end(&self.pending, self.scanned) else {
+            // A terminator is at most 4 bytes: one starting in the last 3 may still complete.
+            self.scanned = self.pending.len().saturating_sub(3);
+            return None;
+        };
+        self.scanned = 0;
         Some(self.pending.split_to(end).freeze())
     }
 
     /// Whatever is left when the stream ends (an unterminated last event).
     pub fn take_rest(&mut self) -> Option<Bytes> {
+        self.scanned = 0;
         (!self.pending.is_empty()).then(|| self.pending.split().freeze())
     }
 
@@ -32,9 +41,9 @@ impl EventSplitter {
 }
 
 /// Index just past the first event terminator: a blank line in any of the three line
-/// endings SSE allows (`\n\n`, `\r\n\r\n`, `\r\r`).
-fn event_end(buf: &[u8]) -> Option<usize> {
-    let mut i = 0;
+/// endings SSE allows (`\n\n`, `\r\n\r\n`, `\r\r`), looking from `from` on.
+fn event_end(buf: &[u8], from: usize) -> Option<usize> {
+    let mut i = from;
     while i < buf.len() {
         match buf[i] {
             b'\n' if buf.get(i + 1) == Some(&b'\n') => return Some(i + 2),
@@ -77,6 +86,21 @@ mod tests {
         s.push(b"data: tail");
         assert!(s.next_event().is_none());
         assert_eq!(s.take_rest().unwrap(), &b"data: tail"[..]);
+    }
+
+    #[test]
+    fn finds_terminators_split_across_many_small_chunks() {
+        let mut s = EventSplitter::default();
+        let stream = b"data: aaaa\r\n\r\ndata: b\r\rdata: c\n\ndata: d";
+        let mut events = Vec::new();
+        for byte in stream {
+            s.push(&[*byte]);
+            while let Some(event) = s.next_event() {
+                events.push(event);
+            }
+        }
+        assert_eq!(events, [&b"data: aaaa\r\n\r\n"[..], b"data: b\r\r", b"data: c\n\n"]);
+        assert_eq!(s.take_rest().unwrap(), &b"data: d"[..]);
     }
 
     #[test]

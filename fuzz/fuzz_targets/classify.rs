@@ -1,0 +1,4 @@
+//! Body in `mintoken::fuzz_entry::classify` (shared with `tests/fuzz_corpora.rs`).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| mintoken::fuzz_entry::classify(data));

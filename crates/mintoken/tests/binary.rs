@@ -3,6 +3,8 @@
 //! stream in flight, and a search of everything the process left behind (database,
 //! logs, response bodies) for secrets that must never be stored or logged.
 
+mod common;
+
 use mintoken_mock::{Behavior, MockServer};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -30,20 +32,8 @@ fn start_serve(data: &Path, upstream: &str, log: PathBuf) -> Serve {
         .spawn()
         .expect("spawn mintoken serve");
     let mut child = child;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
-        if let Some(rest) = text.split("mintoken listening on ").nth(1) {
-            let base = rest.lines().next().unwrap_or_default().trim().to_owned();
-            return Serve { child, log, base };
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("server did not start:\n{text}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let base = common::wait_until_listening(&mut child, &log);
+    Serve { child, log, base }
 }
 
 fn cli(data: &Path, args: &[&str]) -> (bool, String, String) {

@@ -11,9 +11,6 @@
 mod common;
 
 use common::{TestApp, chat_body};
-use mintoken::cli::{ServeArgs, StoreArgs};
-use mintoken::config::Config;
-use mintoken::store::Store;
 use mintoken_mock::{Behavior, MockServer};
 use serde_json::json;
 use std::collections::HashSet;
@@ -78,15 +75,7 @@ async fn streams_beyond_the_shutdown_grace_are_ended_at_the_deadline_and_still_m
         assert!(!body.contains("[DONE]"), "a slow stream was cut at the deadline: {body}");
     }
 
-    let args = ServeArgs {
-        store: StoreArgs {
-            config: Some(dir.path().join("mintoken.toml")),
-            data_dir: Some(dir.path().join("data")),
-            database_url: db.as_ref().map(|db| db.url.clone()),
-        },
-        ..Default::default()
-    };
-    let store = Store::open(&Config::load(&args).unwrap()).await.unwrap();
+    let store = common::open_store(dir.path(), db.as_ref()).await;
     let rows = store.usage_of_user(&user_id, 100).await.unwrap();
     store.close().await;
     assert_eq!(rows.len(), 8, "every stream metered: {rows:?}");
@@ -136,20 +125,8 @@ fn start_serve(dir: &Path, upstream: &str, log: PathBuf) -> Serve {
         .spawn()
         .expect("spawn mintoken serve");
     let mut child = child;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
-        if let Some(rest) = text.split("mintoken listening on ").nth(1) {
-            let base = rest.lines().next().unwrap_or_default().trim().to_owned();
-            return Serve { child, base };
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("server did not start:\n{text}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let base = common::wait_until_listening(&mut child, &log);
+    Serve { child, base }
 }
 
 /// Request ids of the usage rows, read straight from the SQLite file (which also

@@ -4,9 +4,6 @@
 mod common;
 
 use common::{TestApp, chat_body};
-use mintoken::cli::{ServeArgs, StoreArgs};
-use mintoken::config::Config;
-use mintoken::store::Store;
 use mintoken_mock::Behavior;
 use serde_json::json;
 
@@ -44,15 +41,7 @@ async fn requests_in_flight_at_shutdown_finish_and_none_of_their_usage_is_lost()
     }
 
     // A fresh store on the same database holds a row for each of them.
-    let args = ServeArgs {
-        store: StoreArgs {
-            config: Some(dir.path().join("mintoken.toml")),
-            data_dir: Some(dir.path().join("data")),
-            database_url: db.as_ref().map(|db| db.url.clone()),
-        },
-        ..Default::default()
-    };
-    let store = Store::open(&Config::load(&args).unwrap()).await.unwrap();
+    let store = common::open_store(dir.path(), db.as_ref()).await;
     let rows = store.usage_of_user(&user_id, 100).await.unwrap();
     assert_eq!(rows.len(), 20);
     assert_eq!(rows.iter().filter(|r| r.streamed).count(), 10);

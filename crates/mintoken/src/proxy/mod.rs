@@ -390,19 +390,16 @@ fn without_provider_key(status: StatusCode, headers: &HeaderMap, body: Bytes, ke
 
 /// `haystack` with every `needle` replaced, or `None` when there is none.
 fn replace_all(haystack: &[u8], needle: &[u8], with: &[u8]) -> Option<Vec<u8>> {
-    let first = haystack.windows(needle.len()).position(|w| w == needle)?;
+    let mut found = memchr::memmem::find_iter(haystack, needle).peekable();
+    found.peek()?;
     let mut out = Vec::with_capacity(haystack.len());
-    out.extend_from_slice(&haystack[..first]);
-    let mut rest = &haystack[first..];
-    while !rest.is_empty() {
-        if rest.starts_with(needle) {
-            out.extend_from_slice(with);
-            rest = &rest[needle.len()..];
-        } else {
-            out.push(rest[0]);
-            rest = &rest[1..];
-        }
+    let mut from = 0;
+    for at in found {
+        out.extend_from_slice(&haystack[from..at]);
+        out.extend_from_slice(with);
+        from = at + needle.len();
     }
+    out.extend_from_slice(&haystack[from..]);
     Some(out)
 }
 

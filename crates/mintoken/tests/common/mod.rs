@@ -182,3 +182,34 @@ impl TestApp {
 pub fn chat_body() -> Value {
     json!({ "model": "gpt-4o-mini", "messages": [{ "role": "user", "content": "Say hello." }] })
 }
+
+/// Waits up to 30 s for a spawned `mintoken serve --listen 127.0.0.1:0`, whose stderr
+/// goes to `log`, to print its address; returns the base URL. Kills it if it never does.
+pub fn wait_until_listening(child: &mut std::process::Child, log: &std::path::Path) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if let Some(rest) = text.split("mintoken listening on ").nth(1) {
+            return rest.lines().next().unwrap_or_default().trim().to_owned();
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("server did not start:\n{text}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// A store on a (stopped) test app's database, to count what it wrote.
+pub async fn open_store(dir: &std::path::Path, db: Option<&TestDatabase>) -> mintoken::store::Store {
+    let args = ServeArgs {
+        store: StoreArgs {
+            data_dir: Some(dir.join("data")),
+            database_url: db.map(|db| db.url.clone()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    mintoken::store::Store::open(&Config::load(&args).unwrap()).await.unwrap()
+}

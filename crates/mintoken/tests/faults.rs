@@ -299,6 +299,35 @@ async fn malformed_upstream_json_is_a_502_and_malformed_sse_ends_cleanly() {
 }
 
 #[tokio::test]
+async fn absurd_upstream_usage_figures_are_capped_and_the_quota_still_holds() {
+    let (app, raw) = app_with_key("[plans.pro]\nmonthly_output_tokens = 0\n", "absurd@example.com").await;
+    let body = json!({
+        "id": "chatcmpl-absurd", "object": "chat.completion", "model": "gpt-4o-mini",
+        "choices": [{ "index": 0, "message": { "role": "assistant", "content": "hi" }, "finish_reason": "stop" }],
+        "usage": { "prompt_tokens": i64::MAX, "completion_tokens": i64::MAX, "total_tokens": i64::MAX },
+    });
+    app.mock.set_behavior(fault(Fault::RawBody { chunks: vec![body.to_string()] }));
+    // Free plan (100,000 a month): the first answer is relayed, its output counted at the
+    // cap, and the quota is then spent without any counter wrapping round to negative.
+    let first = app.chat(&raw, &chat_body()).send().await.unwrap();
+    assert_eq!(first.status(), 200);
+    let (status, body) = app.send(app.chat(&raw, &chat_body())).await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(error_message(&body), "token quota exceeded");
+    let rows = app.usage("absurd@example.com").await;
+    assert_eq!(rows[rows.len() - 1].output_tokens, 1 << 40, "capped: {rows:?}");
+    // An unlimited plan keeps adding the capped figures without overflowing.
+    let email = "absurd@example.com";
+    app.server.state.store.set_plan(email, "pro").await.unwrap();
+    app.server.state.keys.apply_plan(&app.user_id(email).await, "pro");
+    for _ in 0..3 {
+        assert_eq!(app.chat(&raw, &chat_body()).send().await.unwrap().status(), 200);
+    }
+    let rows = app.usage(email).await;
+    assert!(rows.iter().filter(|r| r.status == 200).all(|r| r.output_tokens == 1 << 40 && r.input_tokens == 1 << 40));
+}
+
+#[tokio::test]
 async fn an_oversized_answer_is_a_502_and_a_large_stream_is_relayed_without_buffering() {
     let (app, raw) = app_with_key("", "huge@example.com").await;
     app.mock.set_behavior(fault(Fault::HugeBody { bytes: 65 * 1024 * 1024 }));

@@ -2,7 +2,8 @@
 //!
 //! - A graceful stop while streams are in flight, some outliving the grace period: the streams
 //!   that finish in time complete, the others are ended at the deadline, and every one
-//!   of them has its usage row (the cut ones with status 499).
+//!   of them has its usage row (the cut ones with status 499); so has a plain request
+//!   still waiting for its upstream at the deadline.
 //! - `kill -9` of the real `mintoken serve` binary under steady load, five times on the
 //!   same SQLite data directory: each restart recovers and serves, the database stays
 //!   intact, and the answered requests without a usage row stay within the writer's
@@ -40,10 +41,10 @@ async fn streams_beyond_the_shutdown_grace_are_ended_at_the_deadline_and_still_m
             })
             .collect()
     };
-    let wait_for = |n: usize| {
+    let wait_for = |requests: usize, streams: usize| {
         let mock = &app.mock;
         async move {
-            while mock.requests().len() < n || mock.open_streams() < n {
+            while mock.requests().len() < requests || mock.open_streams() < streams {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
         }
@@ -51,11 +52,16 @@ async fn streams_beyond_the_shutdown_grace_are_ended_at_the_deadline_and_still_m
     // Four streams whose events come every 3 s: they would run for half a minute…
     app.mock.set_behavior(Behavior { chunk_delay_ms: 3_000, ..Behavior::default() });
     let slow = send(4);
-    wait_for(4).await;
-    // …and four that end well within the grace period (events 40 ms apart, ~0.5 s).
+    wait_for(4, 4).await;
+    // Two plain requests whose answer would take half a minute: still waiting upstream
+    // at the deadline, they are cut with their connections…
+    app.mock.set_behavior(Behavior { first_byte_delay_ms: 30_000, ..Behavior::default() });
+    let waiting: Vec<_> = (0..2).map(|_| tokio::spawn(app.chat(&raw, &chat_body()).send())).collect();
+    wait_for(6, 4).await;
+    // …and four streams that end well within the grace period (events 40 ms apart, ~0.5 s).
     app.mock.set_behavior(Behavior { chunk_delay_ms: 40, ..Behavior::default() });
     let quick = send(4);
-    wait_for(8).await;
+    wait_for(10, 8).await;
 
     let TestApp { server, dir, mock, db, .. } = app;
     let stopping = Instant::now();
@@ -75,11 +81,19 @@ async fn streams_beyond_the_shutdown_grace_are_ended_at_the_deadline_and_still_m
         assert!(!body.contains("[DONE]"), "a slow stream was cut at the deadline: {body}");
     }
 
+    for request in waiting {
+        let answer = request.await.unwrap();
+        assert!(answer.is_err(), "a request still waiting upstream was cut at the deadline: {answer:?}");
+    }
+
     let store = common::open_store(dir.path(), db.as_ref()).await;
     let rows = store.usage_of_user(&user_id, 100).await.unwrap();
     store.close().await;
-    assert_eq!(rows.len(), 8, "every stream metered: {rows:?}");
-    assert!(rows.iter().all(|r| r.streamed), "{rows:?}");
+    assert_eq!(rows.len(), 10, "every request metered: {rows:?}");
+    let (streams, plain): (Vec<_>, Vec<_>) = rows.into_iter().partition(|r| r.streamed);
+    assert_eq!(plain.len(), 2, "{plain:?}");
+    assert!(plain.iter().all(|r| r.status == 499), "cut while waiting upstream: {plain:?}");
+    let rows = streams;
     assert_eq!(rows.iter().filter(|r| r.status == 200).count(), 4, "{rows:?}");
     let cut: Vec<_> = rows.iter().filter(|r| r.status == 499).collect();
     assert_eq!(cut.len(), 4, "the streams cut at the deadline: {rows:?}");

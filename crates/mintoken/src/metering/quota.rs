@@ -139,7 +139,7 @@ impl QuotaCounters {
         if !(fits || alone) {
             return Err(QuotaExceeded { used: account.output_tokens, reserved: account.reserved });
         }
-        account.reserved += tokens;
+        account.reserved = account.reserved.saturating_add(tokens);
         account.in_flight += 1;
         Ok(Reservation { counters: Some(self.clone()), user_id: user_id.to_owned(), tokens })
     }
@@ -151,8 +151,8 @@ impl QuotaCounters {
         let month = month_start_ms(at_ms);
         if let Some(account) = self.lock().get_mut(user_id) {
             if account.month_start_ms == month {
-                account.output_tokens += output_tokens;
-                account.pending += output_tokens;
+                account.output_tokens = account.output_tokens.saturating_add(output_tokens);
+                account.pending = account.pending.saturating_add(output_tokens);
             }
             if success {
                 let tokens = output_tokens as f64;
@@ -185,7 +185,7 @@ impl QuotaCounters {
         for (user_id, tokens) in stored {
             if let Some(account) = map.get_mut(&user_id).filter(|a| a.month_start_ms == month) {
                 // Never down: the stored total may lag a batch that is being committed.
-                account.output_tokens = account.output_tokens.max(tokens + account.pending);
+                account.output_tokens = account.output_tokens.max(tokens.saturating_add(account.pending));
             }
         }
         drop(map);

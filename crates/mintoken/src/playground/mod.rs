@@ -168,6 +168,8 @@ impl Comparison<'_> {
             streamed: false,
             started: self.started,
             upstream_started: Instant::now(),
+            sent: false,
+            recorded: Default::default(),
         };
         Run::new(label, self.target, &parsed, meter).map_err(PlaygroundError::bad_request)
     }

@@ -10,7 +10,7 @@ use crate::proxy::meter::{Outcome, RequestMeter};
 use crate::secret::Secret;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use serde_json::Value;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Longest provider error message passed on; they are short, a page of HTML is not.
 const MAX_MESSAGE_CHARS: usize = 500;
@@ -117,7 +117,7 @@ impl Run {
     pub async fn execute(self, target: &Target) -> Result<Answer, Failure> {
         let Run { label, outgoing, body, mut meter } = self;
         let failed = |meter: &RequestMeter, e: ProxyError| Failure::from_proxy(label, &meter.failed(e));
-        meter.upstream_started = Instant::now();
+        meter.sending();
         let response = match tokio::time::timeout_at(target.deadline, outgoing.send()).await {
             Ok(Ok(response)) => response,
             Ok(Err(e)) => return Err(failed(&meter, ProxyError::upstream_reqwest(&e, target.limit))),

@@ -243,7 +243,7 @@ mod tests {
         obs.on_event(b"event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hi there\"}}\n\n");
         obs.on_event(b"event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":7}}\n\n");
         assert_eq!(obs.tally().usage, Some(Tokens { input: 15, output: 7 }));
-        assert_eq!(obs.tally().text, "Hi there");
+        assert_eq!(obs.tally().text.kept(), "Hi there");
     }
 
     /// Reproduces fuzz/corpus/dialects/finding-anthropic-usage-overflow (integer overflow, a

@@ -82,7 +82,41 @@ pub enum EventAction {
 #[derive(Debug, Default)]
 pub struct StreamTally {
     pub usage: Option<Tokens>,
-    pub text: String,
+    pub text: GeneratedText,
+}
+
+/// The text a stream generated, kept only to be counted if the stream ends without the
+/// provider's figures. Kept text past [`GeneratedText::KEEP`] is counted and dropped, so
+/// a stream's memory stays bounded however long it runs; counting in slices differs from
+/// counting the whole text only at the slice edges.
+#[derive(Debug, Default)]
+pub struct GeneratedText {
+    counted: i64,
+    kept: String,
+}
+
+impl GeneratedText {
+    /// Far beyond a normal answer (about 250,000 tokens), so the count almost always
+    /// runs once, at the end, and only when it is needed.
+    const KEEP: usize = 1 << 20;
+
+    pub fn push_str(&mut self, piece: &str) {
+        self.kept.push_str(piece);
+        if self.kept.len() >= Self::KEEP {
+            self.counted = self.counted.saturating_add(mintoken_compress::tokens::count(&self.kept) as i64);
+            self.kept.clear();
+        }
+    }
+
+    /// The text not yet counted.
+    pub fn kept(&self) -> &str {
+        &self.kept
+    }
+
+    /// Tokens of all the text pushed.
+    pub fn tokens(&self) -> i64 {
+        self.counted.saturating_add(mintoken_compress::tokens::count(&self.kept) as i64)
+    }
 }
 
 /// Reads a response stream on the side: picks out usage, and may adjust events that
@@ -152,4 +186,26 @@ pub trait Dialect: Send + Sync + 'static {
     /// An error body in this provider's envelope, with a top-level `detail` carrying the
     /// same message, so the provider's SDK raises its usual exception.
     fn error_body(&self, status: StatusCode, message: &str) -> Value;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::GeneratedText;
+
+    #[test]
+    fn generated_text_stays_bounded_and_counts_everything() {
+        let piece = "The quick brown fox jumps over the lazy dog. ";
+        let mut text = GeneratedText::default();
+        let mut whole = String::new();
+        for _ in 0..(3 * GeneratedText::KEEP / piece.len()) {
+            text.push_str(piece);
+            whole.push_str(piece);
+            assert!(text.kept().len() < GeneratedText::KEEP + piece.len());
+        }
+        let expected = mintoken_compress::tokens::count(&whole) as i64;
+        // Each slice edge may split what the tokenizer would merge (here the space that
+        // ends one slice and the word that starts the next): at most a token per edge.
+        let edges = (whole.len() / GeneratedText::KEEP) as i64;
+        assert!((text.tokens() - expected).abs() <= edges, "{} vs {expected}", text.tokens());
+    }
 }

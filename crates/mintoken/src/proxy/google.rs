@@ -331,6 +331,6 @@ mod tests {
             .unwrap();
         obs.on_event(b"data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"Hi\"}]}}],\"usageMetadata\":{\"promptTokenCount\":4}}\r\n\r\n");
         assert_eq!(obs.tally().usage, Some(Tokens { input: 4, output: 0 }));
-        assert_eq!(obs.tally().text, "Hi");
+        assert_eq!(obs.tally().text.kept(), "Hi");
     }
 }

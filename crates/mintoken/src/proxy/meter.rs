@@ -3,6 +3,7 @@
 use super::dialect::Tokens;
 use crate::metering::{IntensityReason, UsageRecord, UsageSink, UsageSource};
 use mintoken_compress::Intensity;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 /// Everything known about a request before its response arrives.
@@ -26,8 +27,13 @@ pub struct RequestMeter {
     pub context: Option<(i64, i64)>,
     pub streamed: bool,
     pub started: Instant,
-    /// When the upstream request was sent.
+    /// When the upstream request was sent (see [`RequestMeter::sending`]).
     pub upstream_started: Instant,
+    /// Whether the request went upstream: only then does dropping the meter without an
+    /// outcome record a row.
+    pub sent: bool,
+    /// Set by the first [`RequestMeter::record`]: a request gets exactly one usage row.
+    pub recorded: AtomicBool,
 }
 
 /// How the request ended, from the usage point of view.
@@ -38,8 +44,19 @@ pub struct Outcome {
 }
 
 impl RequestMeter {
+    /// The request is about to go upstream: from now on it owes a usage row.
+    pub fn sending(&mut self) {
+        self.sent = true;
+        self.upstream_started = Instant::now();
+    }
+
+    /// Records the request's usage row; later calls are ignored.
     pub fn record(&self, outcome: Outcome) {
+        if self.recorded.swap(true, Ordering::Relaxed) {
+            return;
+        }
         let tokens = outcome.tokens.unwrap_or_default();
+        let (input, output) = (tokens.input.clamp(0, MAX_TOKENS), tokens.output.clamp(0, MAX_TOKENS));
         let upstream_ms = self.upstream_started.elapsed().as_millis() as i64;
         self.sink.record(UsageRecord {
             request_id: self.request_id.clone(),
@@ -52,8 +69,8 @@ impl RequestMeter {
             intensity: self.intensity,
             intensity_reason: self.reason,
             status: outcome.status,
-            input_tokens: tokens.input,
-            output_tokens: tokens.output,
+            input_tokens: input,
+            output_tokens: output,
             skill_tokens: self.skill_tokens,
             holdout: self.holdout,
             context_tokens_before: self.context.map(|c| c.0),
@@ -74,6 +91,27 @@ impl RequestMeter {
         e
     }
 }
+
+impl Drop for RequestMeter {
+    /// The request ended without an outcome: its handler was dropped while waiting for
+    /// the upstream, because the client closed the connection or a shutdown closed it at
+    /// the end of the grace period. It still gets its row (status 499, no tokens known),
+    /// so no forwarded request goes unmetered.
+    fn drop(&mut self) {
+        if self.sent && !*self.recorded.get_mut() {
+            tracing::info!(request_id = %self.request_id, "connection closed before the upstream answered; upstream request cancelled");
+            self.record(Outcome { status: CLIENT_CLOSED, tokens: None, source: UsageSource::None });
+        }
+    }
+}
+
+/// The most tokens one request is recorded with. Far beyond any model's window, it only
+/// matters for an upstream reporting absurd figures: sums over many rows (quota counters,
+/// analytics, the store's aggregates) then stay far from overflowing 64 bits.
+pub const MAX_TOKENS: i64 = 1 << 40;
+
+/// The status recorded for a request whose client went away first (nginx's convention).
+pub const CLIENT_CLOSED: u16 = 499;
 
 /// Input tokens the skill of `intensity` adds (0 for `none`); each of the constant texts
 /// is counted once per process, without a lock afterwards.

@@ -233,8 +233,11 @@ async fn forward(
         streamed: parsed.stream,
         started: timing.started,
         upstream_started: Instant::now(),
+        sent: false,
+        recorded: Default::default(),
     };
     let limit = state.config.upstream_timeout;
+    meter.sending();
     let sent = meter.upstream_started;
     let upstream_response = tokio::time::timeout(limit, state.upstream.send(outgoing)).await;
     timing.upstream_done(sent);

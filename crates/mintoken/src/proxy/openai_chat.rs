@@ -329,7 +329,7 @@ mod tests {
         assert!(matches!(obs.on_event(usage), EventAction::Drop));
         assert!(matches!(obs.on_event(b"data: [DONE]\n\n"), EventAction::Pass));
         assert_eq!(obs.tally().usage, Some(Tokens { input: 5, output: 7 }));
-        assert_eq!(obs.tally().text, "Hi");
+        assert_eq!(obs.tally().text.kept(), "Hi");
     }
 
     #[test]

@@ -188,6 +188,6 @@ mod tests {
         assert_eq!(obs.tally().usage, None);
         obs.on_event(b"event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{\"usage\":{\"input_tokens\":3,\"output_tokens\":4}}}\n\n");
         assert_eq!(obs.tally().usage, Some(Tokens { input: 3, output: 4 }));
-        assert_eq!(obs.tally().text, "Hi");
+        assert_eq!(obs.tally().text.kept(), "Hi");
     }
 }

@@ -4,7 +4,8 @@
 //! relay, which drops the upstream response (cancelling the upstream request) and
 //! records what was seen so far.
 
-use super::dialect::{Dialect, EventAction, StreamObserver, Tokens};
+use super::dialect::{Dialect, EventAction, GeneratedText, StreamObserver, Tokens};
+use super::meter::CLIENT_CLOSED;
 use super::meter::{Outcome, RequestMeter, count_request_text};
 use super::sse::EventSplitter;
 use crate::metering::UsageSource;
@@ -16,8 +17,6 @@ use hyper::body::Incoming;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// HTTP status recorded when the client closed the connection mid-stream (as nginx).
-const CLIENT_CLOSED: u16 = 499;
 /// A non-SSE stream (Gemini without `alt=sse` streams one JSON array) is kept up to
 /// this size to read its usage at the end; beyond it usage is counted from text.
 const MAX_RAW_KEPT: usize = 16 * 1024 * 1024;
@@ -84,12 +83,12 @@ impl Reader {
     }
 
     /// Usage the provider reported, and the text the model produced (for counting).
-    fn usage(&self) -> (Option<Tokens>, String) {
+    fn usage(&self) -> (Option<Tokens>, Option<&GeneratedText>) {
         match self {
-            Reader::Sse { observer, .. } => (observer.tally().usage, observer.tally().text.clone()),
+            Reader::Sse { observer, .. } => (observer.tally().usage, Some(&observer.tally().text)),
             Reader::Raw { dialect, kept, overflowed } => {
                 let reported = if *overflowed { None } else { dialect.usage_from_body(kept) };
-                (reported, String::new())
+                (reported, None)
             }
         }
     }
@@ -184,7 +183,7 @@ impl Relay {
         self.recorded = true;
         let status = if self.finished { self.status } else { CLIENT_CLOSED };
         let (reported, text) = self.reader.usage();
-        let counted_output = || mintoken_compress::tokens::count(&text) as i64;
+        let counted_output = || text.map_or(0, GeneratedText::tokens);
         let (tokens, source) = match reported {
             Some(t) if self.finished => (t, UsageSource::Upstream),
             // Cut short: providers that report early (Anthropic, Gemini) may have

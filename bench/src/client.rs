@@ -77,13 +77,8 @@ impl Endpoint {
 
     /// A POST of `body` to `path` with the credentials of `api` for this side.
     pub fn request(&self, api: Api, path: &str, body: Bytes) -> Request<Full<Bytes>> {
-        let mut request = Request::post(path)
-            .header(header::HOST, self.host.clone())
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Full::new(body))
-            .expect("a request built from a valid path and fixed headers");
+        let mut request = self.json_post(path, body);
         let headers = request.headers_mut();
-        let value = |s: &str| HeaderValue::from_str(s).expect("keys are printable ASCII");
         match (api, &self.key) {
             (Api::OpenAi, None) => {
                 headers.insert(header::AUTHORIZATION, value(&format!("Bearer {OPENAI_PROVIDER_KEY}")));
@@ -107,18 +102,27 @@ impl Endpoint {
     }
 }
 
+/// A header value from one of the keys (printable ASCII by construction).
+fn value(key: &str) -> HeaderValue {
+    HeaderValue::from_str(key).expect("keys are printable ASCII")
+}
+
 impl Endpoint {
+    /// A JSON POST of `body` to `path` on this side, without credentials.
+    fn json_post(&self, path: &str, body: Bytes) -> Request<Full<Bytes>> {
+        Request::post(path)
+            .header(header::HOST, self.host.clone())
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Full::new(body))
+            .expect("a request built from a valid path and fixed headers")
+    }
+
     /// A POST of `body` to a Gemini `path` with this side's credentials: the
     /// mintoken key in `x-goog-api-key` (as the Gemini SDKs send their key) and the
     /// provider key in `X-Provider-Key`; straight to the mock, the provider key.
     pub fn gemini_request(&self, path: &str, body: Bytes) -> Request<Full<Bytes>> {
-        let mut request = Request::post(path)
-            .header(header::HOST, self.host.clone())
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Full::new(body))
-            .expect("a request built from a valid path and fixed headers");
+        let mut request = self.json_post(path, body);
         let headers = request.headers_mut();
-        let value = |s: &str| HeaderValue::from_str(s).expect("keys are printable ASCII");
         match &self.key {
             None => {
                 headers.insert("x-goog-api-key", value(GEMINI_PROVIDER_KEY));

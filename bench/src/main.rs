@@ -106,12 +106,8 @@ enum Command {
     Soak {
         #[command(flatten)]
         target: Targets,
-        #[arg(long, default_value_t = 600.0)]
-        secs: f64,
-        #[arg(long, default_value_t = 16)]
-        concurrency: usize,
-        #[arg(long, default_value_t = 10.0)]
-        sample_secs: f64,
+        #[command(flatten)]
+        load: LongLoad,
     },
     /// Mixed load through mintoken (OpenAI, Anthropic, Gemini; plain and
     /// streamed) with upstream fault windows, sampling its memory; prints nothing,
@@ -119,12 +115,8 @@ enum Command {
     Mixed {
         #[command(flatten)]
         target: Targets,
-        #[arg(long, default_value_t = 600.0)]
-        secs: f64,
-        #[arg(long, default_value_t = 16)]
-        concurrency: usize,
-        #[arg(long, default_value_t = 10.0)]
-        sample_secs: f64,
+        #[command(flatten)]
+        load: LongLoad,
         /// One fault window per period (500, 429, dropped streams, in turn).
         #[arg(long, default_value_t = 10.0)]
         fault_period_secs: f64,
@@ -161,6 +153,17 @@ enum Command {
     },
     /// Prints a free TCP port on 127.0.0.1.
     FreePort,
+}
+
+/// A long load through mintoken with memory samples (soak, mixed).
+#[derive(Args)]
+struct LongLoad {
+    #[arg(long, default_value_t = 600.0)]
+    secs: f64,
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
+    #[arg(long, default_value_t = 10.0)]
+    sample_secs: f64,
 }
 
 /// The two servers and where the results go.
@@ -259,11 +262,12 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             let result = streams::run(&target.ctx(), &steps, chunk_ms, words).await?;
             (target, result)
         }
-        Command::Soak { target, secs, concurrency, sample_secs } => {
-            let result = soak::run(&target.ctx(), secs, concurrency, sample_secs).await?;
+        Command::Soak { target, load } => {
+            let result = soak::run(&target.ctx(), load.secs, load.concurrency, load.sample_secs).await?;
             (target, result)
         }
-        Command::Mixed { target, secs, concurrency, sample_secs, fault_period_secs, fault_secs } => {
+        Command::Mixed { target, load, fault_period_secs, fault_secs } => {
+            let LongLoad { secs, concurrency, sample_secs } = load;
             let result =
                 mixed::run(&target.ctx(), secs, concurrency, sample_secs, fault_period_secs, fault_secs).await?;
             (target, result)

@@ -8,7 +8,7 @@ mod common;
 use mintoken_mock::{Behavior, MockServer};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 const CANARY: &str = "sk-canary-7f3a9b2c-never-store-me";
@@ -21,18 +21,9 @@ struct Serve {
 }
 
 fn start_serve(data: &Path, upstream: &str, log: PathBuf) -> Serve {
-    let child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--openai-base-url", upstream])
-        .arg("--data-dir")
-        .arg(data)
-        .env("RUST_LOG", "debug")
-        .env_remove("MINTOKEN_DATABASE_URL")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .expect("spawn mintoken serve");
-    let mut child = child;
-    let base = common::wait_until_listening(&mut child, &log);
+    let (child, base) = common::start_serve(&log, |c| {
+        c.args(["--openai-base-url", upstream]).arg("--data-dir").arg(data).env("RUST_LOG", "debug");
+    });
     Serve { child, log, base }
 }
 

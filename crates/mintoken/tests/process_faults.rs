@@ -16,7 +16,7 @@ use mintoken_mock::{Behavior, MockServer};
 use serde_json::json;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -101,7 +101,6 @@ async fn streams_beyond_the_shutdown_grace_are_ended_at_the_deadline_and_still_m
     drop(mock);
 }
 
-const BIN: &str = env!("CARGO_BIN_EXE_mintoken");
 const PROVIDER_KEY: &str = "sk-test-kill-provider-key";
 /// Kills per test run; each one is followed by a restart on the same data directory.
 const KILLS: usize = 5;
@@ -125,21 +124,14 @@ impl Drop for Serve {
 }
 
 fn start_serve(dir: &Path, upstream: &str, log: PathBuf) -> Serve {
-    let child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .args(["--openai-base-url", upstream, "--anthropic-base-url", upstream, "--google-base-url", upstream])
-        .arg("--config")
-        .arg(dir.join("mintoken.toml"))
-        .arg("--data-dir")
-        .arg(dir.join("data"))
-        .env("RUST_LOG", "warn,mintoken=info")
-        .env_remove("MINTOKEN_DATABASE_URL")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .expect("spawn mintoken serve");
-    let mut child = child;
-    let base = common::wait_until_listening(&mut child, &log);
+    let (child, base) = common::start_serve(&log, |c| {
+        c.args(["--openai-base-url", upstream, "--anthropic-base-url", upstream, "--google-base-url", upstream])
+            .arg("--config")
+            .arg(dir.join("mintoken.toml"))
+            .arg("--data-dir")
+            .arg(dir.join("data"))
+            .env("RUST_LOG", "warn,mintoken=info");
+    });
     Serve { child, base }
 }
 

@@ -183,6 +183,25 @@ pub fn chat_body() -> Value {
     json!({ "model": "gpt-4o-mini", "messages": [{ "role": "user", "content": "Say hello." }] })
 }
 
+/// Starts the real `mintoken serve --listen 127.0.0.1:0` on the embedded store, its stderr
+/// in `log`, with what `configure` adds (upstreams, config file, data directory,
+/// environment); returns the process and its base URL once it listens.
+pub fn start_serve(
+    log: &std::path::Path,
+    configure: impl FnOnce(&mut std::process::Command),
+) -> (std::process::Child, String) {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_mintoken"));
+    command
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env_remove("MINTOKEN_DATABASE_URL")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap());
+    configure(&mut command);
+    let mut child = command.spawn().expect("spawn mintoken serve");
+    let base = wait_until_listening(&mut child, log);
+    (child, base)
+}
+
 /// Waits up to 30 s for a spawned `mintoken serve --listen 127.0.0.1:0`, whose stderr
 /// goes to `log`, to print its address; returns the base URL. Kills it if it never does.
 pub fn wait_until_listening(child: &mut std::process::Child, log: &std::path::Path) -> String {

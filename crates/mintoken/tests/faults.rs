@@ -431,6 +431,18 @@ async fn clients_that_leave_mid_request_or_mid_stream_leak_nothing() {
     let settled = eventually(Duration::from_secs(3), async || open_fds() <= fds_before + 12).await;
     println!("FIGURE 50 client disconnects: fds {fds_before} before, {} after", open_fds());
     assert!(settled, "fds {fds_before} before, {} after", open_fds());
+
+    // 10 plain requests left while mintoken waits for their upstream answers: each still
+    // has its row (status 499, not streamed), written when the client went away.
+    app.mock.set_behavior(Behavior { first_byte_delay_ms: 5_000, ..Default::default() });
+    futures_util::future::join_all((0..10).map(|_| async {
+        let left = app.chat(&raw, &chat_body()).timeout(Duration::from_millis(300)).send().await;
+        assert!(left.is_err(), "the client gave up first");
+    }))
+    .await;
+    let metered = eventually(Duration::from_secs(3), async || app.usage("leave@example.com").await.len() == 60).await;
+    let plain: Vec<_> = app.usage("leave@example.com").await.into_iter().filter(|r| !r.streamed).collect();
+    assert!(metered && plain.len() == 10 && plain.iter().all(|r| r.status == 499), "{plain:?}");
 }
 
 #[tokio::test]

@@ -165,7 +165,8 @@ impl QuotaCounters {
     pub fn written(&self, records: &[super::UsageRecord]) {
         let mut map = self.lock();
         for r in records {
-            if let Some(account) = map.get_mut(&r.user_id).filter(|a| a.month_start_ms == month_start_ms(r.created_at))
+            if let Some(account) =
+                map.get_mut(r.account_id()).filter(|a| a.month_start_ms == month_start_ms(r.created_at))
             {
                 account.pending = (account.pending - r.output_tokens).max(0);
             }

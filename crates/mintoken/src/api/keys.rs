@@ -95,7 +95,7 @@ pub async fn update(
     }
     record.settings = apply_settings(record.settings, &body)?;
     match state.store.update_key_settings(&record.id, &record.settings).await {
-        Err(StoreError::Conflict) => return Err(duplicate_name(&record.settings.name)),
+        Err(StoreError::Conflict) => return Err(duplicate_name(&record.settings.name, record.org_id.is_some())),
         other => other?,
     }
     state.keys.apply(&record);
@@ -145,17 +145,14 @@ async fn insert(
     let new = NewKey { user_id: &user.id, org_id, key_hash: &generated.hash, key_prefix: &generated.prefix, settings };
     match store.insert_key(new).await {
         Ok(record) => Ok((record, generated.raw)),
-        Err(StoreError::Conflict) if org_id.is_some() => Err(ApiError::conflict(format!(
-            "the org already has an active key named {:?}; choose another name",
-            settings.name
-        ))),
-        Err(StoreError::Conflict) => Err(duplicate_name(&settings.name)),
+        Err(StoreError::Conflict) => Err(duplicate_name(&settings.name, org_id.is_some())),
         Err(e) => Err(e.into()),
     }
 }
 
-fn duplicate_name(name: &str) -> ApiError {
-    ApiError::conflict(format!("you already have an active key named {name:?}; choose another name"))
+fn duplicate_name(name: &str, org_key: bool) -> ApiError {
+    let whose = if org_key { "the org already has" } else { "you already have" };
+    ApiError::conflict(format!("{whose} an active key named {name:?}; choose another name"))
 }
 
 /// A key the caller may see: their own personal key, or a key of an org they are a

@@ -1,5 +1,7 @@
-//! Monthly output-token quota counters, in memory. A user's counter is loaded from the
-//! store on their first request of the month in this process, then moved forward by
+//! Monthly output-token quota counters, in memory, per account: a user (their personal
+//! keys) or an org (its keys, whoever uses them; docs/orgs.md). An account's counter is
+//! loaded from the store on its first request of the month in this process, then moved
+//! forward by
 //! every usage record as it is produced — so the check before forwarding never waits on
 //! the database after that first read. Months are UTC calendar months.
 //!

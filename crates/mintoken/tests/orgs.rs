@@ -467,3 +467,32 @@ async fn org_analytics_sum_the_members_requests_for_members_only() {
         assert_eq!(status, 404, "{route}: {body}");
     }
 }
+
+/// The requests-per-minute limit of an org's plan is shared by all its keys too.
+#[tokio::test]
+async fn org_keys_share_the_request_rate_of_the_org() {
+    let app =
+        TestApp::start_with("[plans.free]\nmax_orgs = 1\nmax_members_per_org = 5\nrequests_per_minute = 2\n").await;
+    let owner = token(&app, "rate-owner@example.com").await;
+    let admin = token(&app, "rate-admin@example.com").await;
+    let org = create_org(&app, &owner, "Rate").await["id"].as_str().unwrap().to_owned();
+    assert_eq!(invite(&app, &owner, &org, "rate-admin@example.com", "admin").await.0, 201);
+    let mut keys = Vec::new();
+    for (t, name) in [(&owner, "o"), (&admin, "a")] {
+        let (status, k) = call(&app, "POST", "/v1/auth/keys", t, Some(json!({"name": name, "org_id": org}))).await;
+        assert_eq!(status, 201, "{k}");
+        keys.push(k["raw_key"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(app.send(app.chat(&keys[0], &chat_body())).await.0, 200);
+    assert_eq!(app.send(app.chat(&keys[1], &chat_body())).await.0, 200);
+    for k in &keys {
+        let resp = app.chat(k, &chat_body()).send().await.unwrap();
+        assert_eq!(resp.status(), 429);
+        assert!(resp.headers().contains_key("retry-after"));
+        let body: Value = resp.json().await.unwrap();
+        assert!(body["detail"].as_str().unwrap().contains("rate limit"), "{body}");
+    }
+    // The admin's personal key has its own rate.
+    let (_, personal) = call(&app, "POST", "/v1/auth/keys", &admin, Some(json!({"name": "mine"}))).await;
+    assert_eq!(app.send(app.chat(personal["raw_key"].as_str().unwrap(), &chat_body())).await.0, 200);
+}

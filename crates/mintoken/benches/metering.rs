@@ -56,6 +56,7 @@ async fn run() {
             request_id: format!("req_{i:024}"),
             created_at: clock.now_ms(),
             user_id: user.clone(),
+            org_id: None,
             key_id: "key-0000".to_owned(),
             provider: "openai",
             model: "gpt-4o-mini".to_owned(),

@@ -353,6 +353,7 @@ fn row(user: &str, key: &str, at: i64, model: &str, intensity: Intensity, holdou
         request_id: uuid::Uuid::new_v4().to_string(),
         created_at: at,
         user_id: user.to_owned(),
+        org_id: None,
         key_id: key.to_owned(),
         provider: "openai",
         model: model.to_owned(),

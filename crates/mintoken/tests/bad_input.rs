@@ -133,12 +133,14 @@ struct Setup {
     token: String,
     key_id: String,
     rule_id: String,
+    org_id: String,
+    user_id: String,
 }
 
 async fn setup() -> Setup {
     // Enough keys and rules on the plan for the bodies that turn out valid.
     let app = TestApp::start_with(&format!(
-        "admin_emails = [\"{ADMIN}\"]\n[plans.free]\nmax_keys = 1000\nmax_rules = 1000\nrequests_per_minute = 100000\n"
+        "admin_emails = [\"{ADMIN}\"]\n[plans.free]\nmax_keys = 1000\nmax_rules = 1000\nrequests_per_minute = 100000\nmax_orgs = 1000\nmax_members_per_org = 1000\n"
     ))
     .await;
     let session = app.signup(ADMIN).await;
@@ -148,19 +150,32 @@ async fn setup() -> Setup {
     let (status, rule) =
         app.post_json("/v1/rules", Some(&token), json!({"rule_type": "keep_exact", "pattern": "x"})).await;
     assert_eq!(status, 201, "{rule}");
+    let (status, org) = app.post_json("/v1/orgs", Some(&token), json!({"name": "Bad Input Org"})).await;
+    assert_eq!(status, 201, "{org}");
     Setup {
         token,
         key_id: key["id"].as_str().unwrap().to_owned(),
         rule_id: rule["id"].as_str().unwrap().to_owned(),
+        org_id: org["id"].as_str().unwrap().to_owned(),
+        user_id: session["user"]["id"].as_str().unwrap().to_owned(),
         app,
     }
 }
 
 /// A path of the operation that names an existing resource, so the body is what fails.
 fn real_path(op: &Operation, s: &Setup) -> String {
+    let id = if op.path.starts_with("/v1/rules") {
+        &s.rule_id
+    } else if op.path.starts_with("/v1/orgs/") {
+        &s.org_id
+    } else {
+        &s.key_id
+    };
     op.path
-        .replace("{id}", if op.path.starts_with("/v1/rules") { &s.rule_id } else { &s.key_id })
+        .replace("{id}", id)
         .replace("{email}", ADMIN)
+        .replace("{user_id}", &s.user_id)
+        .replace("{invitation_id}", "no-such-invitation")
 }
 
 #[tokio::test]

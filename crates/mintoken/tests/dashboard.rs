@@ -8,7 +8,7 @@ use common::TestApp;
 use serde_json::json;
 
 /// Every asset the page loads, with the content type it must be served with.
-const ASSETS: [(&str, &str); 12] = [
+const ASSETS: [(&str, &str); 13] = [
     ("app.css", "text/css"),
     ("favicon.svg", "image/svg+xml"),
     ("app.js", "text/javascript"),
@@ -21,6 +21,7 @@ const ASSETS: [(&str, &str); 12] = [
     ("page-analytics.js", "text/javascript"),
     ("page-playground.js", "text/javascript"),
     ("page-plan.js", "text/javascript"),
+    ("page-orgs.js", "text/javascript"),
 ];
 
 fn header<'a>(resp: &'a reqwest::Response, name: &str) -> &'a str {

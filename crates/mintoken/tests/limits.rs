@@ -250,6 +250,7 @@ async fn usage_recorded_elsewhere_reaches_the_counter_through_reconciliation() {
         request_id: "req_other_instance".into(),
         created_at: state.clock.now_ms(),
         user_id: app.user_id("elsewhere@example.com").await,
+        org_id: None,
         key_id: row.key_id.clone(),
         provider: "openai",
         model: row.model.clone(),

@@ -205,3 +205,100 @@ async fn instances_on_one_postgres_database_behave_as_one_service() {
     assert!(took < Duration::from_secs(1), "B refused the revoked key after {took:?}");
     store.close().await;
 }
+
+/// An org's keys pool one quota across instances: two members' requests through two
+/// instances spend it together, and a change of the org's owner (to one on a bigger
+/// plan) made through one instance lifts the block on the other within the sync bound.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_orgs_pooled_quota_and_owner_hold_across_instances() {
+    let Ok(admin_url) = std::env::var("MINTOKEN_TEST_DATABASE_URL") else {
+        eprintln!("MINTOKEN_TEST_DATABASE_URL not set: the multi-instance test runs in CI");
+        return;
+    };
+    mintoken::proxy::upstream::install_crypto_provider();
+    let db = TestDatabase::create(&admin_url).await;
+    let mock = MockServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("mintoken.toml"),
+        "admin_emails = [\"ops@example.com\"]\n\
+         [plans.free]\nmonthly_output_tokens = 27\nrequests_per_minute = 1000\nmax_orgs = 1\nmax_members_per_org = 5\n",
+    )
+    .unwrap();
+    let spawned: Vec<_> =
+        ["a", "b"].iter().map(|name| spawn_serve(dir.path(), name, &db.url, &mock.base_url())).collect();
+    let instances: Vec<Instance> = spawned.into_iter().map(|(child, log)| wait_listening(child, &log)).collect();
+    let (a, b) = (&instances[0], &instances[1]);
+    let http = reqwest::Client::new();
+    let signup = |instance: &Instance, email: &str| {
+        http.post(format!("{}/v1/auth/signup", instance.base))
+            .json(&json!({"email": email, "password": "pw-long-enough-1"}))
+    };
+    let mut tokens = Vec::new();
+    for email in ["owner@example.com", "admin@example.com", "ops@example.com"] {
+        let session: Value = signup(a, email).send().await.unwrap().json().await.unwrap();
+        tokens.push(session["access_token"].as_str().unwrap().to_owned());
+    }
+    let (owner, admin, ops) = (&tokens[0], &tokens[1], &tokens[2]);
+    let org: Value = http
+        .post(format!("{}/v1/orgs", a.base))
+        .bearer_auth(owner)
+        .json(&json!({"name": "Spread"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let org_id = org["id"].as_str().unwrap();
+    let invite = http
+        .post(format!("{}/v1/orgs/{org_id}/members", b.base))
+        .bearer_auth(owner)
+        .json(&json!({"email": "admin@example.com", "role": "admin"}));
+    assert_eq!(status(invite).await, 201);
+    let mut raw = Vec::new();
+    for (token, instance, name) in [(owner, a, "o"), (admin, b, "a")] {
+        let key: Value = http
+            .post(format!("{}/v1/auth/keys", instance.base))
+            .bearer_auth(token)
+            .json(&json!({"name": name, "org_id": org_id}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        raw.push(key["raw_key"].as_str().unwrap().to_owned());
+    }
+
+    // 27 tokens = 3 answers of 9: two through A with the owner's key, one through B with
+    // the admin's. Once reconciled (≤ 1.1 s), both instances refuse both keys.
+    assert_eq!(status(chat(&http, a, &raw[0])).await, 200);
+    assert_eq!(status(chat(&http, a, &raw[0])).await, 200);
+    assert_eq!(status(chat(&http, b, &raw[1])).await, 200);
+    tokio::time::sleep(Duration::from_millis(1_300)).await;
+    for (instance, key) in [(a, &raw[0]), (a, &raw[1]), (b, &raw[0]), (b, &raw[1])] {
+        until_status(429, Duration::from_secs(3), || chat(&http, instance, key)).await;
+    }
+
+    // The admin is moved to the pro plan and then made the owner, both through A: the
+    // org is on the new owner's plan, and B lets its keys through within the sync bound.
+    let upgrade = http
+        .put(format!("{}/v1/admin/users/admin@example.com/plan", a.base))
+        .bearer_auth(ops)
+        .json(&json!({"plan": "pro"}));
+    assert_eq!(status(upgrade).await, 200);
+    let admin_id = {
+        let me: Value =
+            http.get(format!("{}/v1/auth/me", a.base)).bearer_auth(admin).send().await.unwrap().json().await.unwrap();
+        me["id"].as_str().unwrap().to_owned()
+    };
+    let transfer = http
+        .patch(format!("{}/v1/orgs/{org_id}/members/{admin_id}", a.base))
+        .bearer_auth(owner)
+        .json(&json!({"role": "owner"}));
+    assert_eq!(status(transfer).await, 200);
+    assert_eq!(status(chat(&http, a, &raw[0])).await, 200, "A applies the new owner's plan at once");
+    let took = until_status(200, Duration::from_secs(3), || chat(&http, b, &raw[1])).await;
+    assert!(took < Duration::from_millis(1_500), "B saw the org's new plan after {took:?}");
+}

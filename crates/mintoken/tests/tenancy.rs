@@ -36,6 +36,8 @@ struct Row {
 }
 
 const NOT_YOURS: &[u16] = &[403, 404];
+/// An org the caller is not in does not exist for them.
+const NOT_FOUND: &[u16] = &[404];
 /// A filter the route does not know is refused before anything is read.
 const BAD_FILTER: &[u16] = &[400, 403, 404];
 
@@ -86,6 +88,60 @@ fn rows() -> Vec<Row> {
         row("GET", "/v1/analytics/by-key", "/v1/analytics/by-key?key_id={a_key}", None, Refused(BAD_FILTER)),
         row("GET", "/v1/analytics/savings", "/v1/analytics/savings", None, OwnOnly(200)),
         row("GET", "/v1/analytics/savings", "/v1/analytics/savings?user_id={a_user}", None, Refused(BAD_FILTER)),
+        // Organizations: B is not a member of A's org, so it does not exist for B.
+        row("GET", "/v1/orgs", "/v1/orgs", None, OwnOnly(200)),
+        row("POST", "/v1/orgs", "/v1/orgs", Some(json!({"name": "B Own Org"})), OwnOnly(201)),
+        row("GET", "/v1/orgs/{id}", "/v1/orgs/{a_org}", None, Refused(NOT_FOUND)),
+        row(
+            "POST",
+            "/v1/orgs/{id}/members",
+            "/v1/orgs/{a_org}/members",
+            Some(json!({"email": "bob@example.com", "role": "admin"})),
+            Refused(NOT_FOUND),
+        ),
+        row(
+            "PATCH",
+            "/v1/orgs/{id}/members/{user_id}",
+            "/v1/orgs/{a_org}/members/{a_user}",
+            Some(json!({"role": "member"})),
+            Refused(NOT_FOUND),
+        ),
+        row("DELETE", "/v1/orgs/{id}/members/{user_id}", "/v1/orgs/{a_org}/members/{a_user}", None, Refused(NOT_FOUND)),
+        row(
+            "DELETE",
+            "/v1/orgs/{id}/invitations/{invitation_id}",
+            "/v1/orgs/{a_org}/invitations/{a_invitation}",
+            None,
+            Refused(NOT_FOUND),
+        ),
+        row("POST", "/v1/orgs/{id}/leave", "/v1/orgs/{a_org}/leave", None, Refused(NOT_FOUND)),
+        row("GET", "/v1/auth/keys", "/v1/auth/keys?org_id={a_org}", None, Refused(NOT_FOUND)),
+        row(
+            "POST",
+            "/v1/auth/keys",
+            "/v1/auth/keys",
+            Some(json!({"name": "into-a-org", "org_id": "{a_org}"})),
+            Refused(NOT_FOUND),
+        ),
+        row("GET", "/v1/auth/keys/{id}", "/v1/auth/keys/{a_org_key}", None, Refused(NOT_FOUND)),
+        row(
+            "PATCH",
+            "/v1/auth/keys/{id}",
+            "/v1/auth/keys/{a_org_key}",
+            Some(json!({"intensity": "none"})),
+            Refused(NOT_FOUND),
+        ),
+        row("DELETE", "/v1/auth/keys/{id}", "/v1/auth/keys/{a_org_key}", None, Refused(NOT_FOUND)),
+        row("GET", "/v1/analytics/summary", "/v1/analytics/summary?org_id={a_org}", None, Refused(NOT_FOUND)),
+        row(
+            "GET",
+            "/v1/analytics/timeseries",
+            "/v1/analytics/timeseries?bucket=day&org_id={a_org}",
+            None,
+            Refused(NOT_FOUND),
+        ),
+        row("GET", "/v1/analytics/by-key", "/v1/analytics/by-key?org_id={a_org}", None, Refused(NOT_FOUND)),
+        row("GET", "/v1/analytics/savings", "/v1/analytics/savings?org_id={a_org}", None, Refused(NOT_FOUND)),
         // Last: it ends B's session.
         row("POST", "/v1/auth/logout", "/v1/auth/logout", None, OwnOnly(204)),
     ]
@@ -106,6 +162,12 @@ async fn snapshot(app: &TestApp, token: &str, a: &AccountA) -> String {
         "/v1/analytics/timeseries".to_owned(),
         "/v1/analytics/by-key".to_owned(),
         "/v1/analytics/savings".to_owned(),
+        "/v1/orgs".to_owned(),
+        format!("/v1/orgs/{}", a.org_id),
+        format!("/v1/auth/keys?org_id={}", a.org_id),
+        format!("/v1/auth/keys/{}", a.org_key_id),
+        format!("/v1/analytics/summary?org_id={}", a.org_id),
+        format!("/v1/analytics/by-key?org_id={}", a.org_id),
     ] {
         let resp = app.http.get(app.url(&path)).bearer_auth(token).send().await.unwrap();
         assert_eq!(resp.status(), 200, "A reads {path}");
@@ -116,6 +178,9 @@ async fn snapshot(app: &TestApp, token: &str, a: &AccountA) -> String {
     out.push_str(&format!("{:?}\n", store.list_keys(&a.user_id).await.unwrap()));
     out.push_str(&format!("{:?}\n", store.rules_of_user(&a.user_id).await.unwrap()));
     out.push_str(&format!("{:?}\n", store.usage_of_user(&a.user_id, 1000).await.unwrap()));
+    out.push_str(&format!("{:?}\n", store.list_org_keys(&a.org_id).await.unwrap()));
+    out.push_str(&format!("{:?}\n", store.org_members(&a.org_id).await.unwrap()));
+    out.push_str(&format!("{:?}\n", store.org_invitations(&a.org_id).await.unwrap()));
     out
 }
 
@@ -126,12 +191,21 @@ struct AccountA {
     key_prefix: String,
     raw_key: String,
     rule_id: String,
+    org_id: String,
+    org_key_id: String,
+    org_key_prefix: String,
+    invitation_id: String,
 }
 
 impl AccountA {
     /// Strings that would betray A's data in an answer to B.
-    fn identifiers(&self) -> [&str; 7] {
+    fn identifiers(&self) -> [&str; 12] {
         [
+            &self.org_id,
+            &self.org_key_id,
+            &self.org_key_prefix,
+            &self.invitation_id,
+            "a-only-org-7c1e",
             &self.user_id,
             &self.email,
             &self.key_id,
@@ -147,12 +221,18 @@ impl AccountA {
             .replace("{a_rule}", &self.rule_id)
             .replace("{a_email}", &self.email)
             .replace("{a_user}", &self.user_id)
+            .replace("{a_org_key}", &self.org_key_id)
+            .replace("{a_org}", &self.org_id)
+            .replace("{a_invitation}", &self.invitation_id)
     }
 }
 
 #[tokio::test]
 async fn no_management_route_lets_one_tenant_read_or_change_another() {
-    let app = TestApp::start_with("admin_emails = [\"root@example.com\"]\n").await;
+    let app = TestApp::start_with(
+        "admin_emails = [\"root@example.com\"]\n[plans.free]\nmax_orgs = 2\nmax_members_per_org = 5\n",
+    )
+    .await;
     let (a_token, a_key) = app.user_with_key("alice@example.com").await;
     let (status, rule) = app
         .post_json(
@@ -163,6 +243,18 @@ async fn no_management_route_lets_one_tenant_read_or_change_another() {
         .await;
     assert_eq!(status, 201, "{rule}");
     let raw_key = a_key["raw_key"].as_str().unwrap().to_owned();
+    let (status, org) = app.post_json("/v1/orgs", Some(&a_token), json!({"name": "a-only-org-7c1e"})).await;
+    assert_eq!(status, 201, "{org}");
+    let org_id = org["id"].as_str().unwrap().to_owned();
+    let (status, org_key) =
+        app.post_json("/v1/auth/keys", Some(&a_token), json!({"name": "org", "org_id": org_id})).await;
+    assert_eq!(status, 201, "{org_key}");
+    let (status, invitation) = app
+        .post_json(&format!("/v1/orgs/{org_id}/members"), Some(&a_token), json!({"email": "carol@example.com"}))
+        .await;
+    assert_eq!(status, 201, "{invitation}");
+    let (status, _) = app.send(app.chat(org_key["raw_key"].as_str().unwrap(), &chat_body())).await;
+    assert_eq!(status, 200, "A's org has usage for the org analytics to leak");
     let (status, _) = app.send(app.chat(&raw_key, &chat_body())).await;
     assert_eq!(status, 200, "A has usage for the analytics routes to leak");
     let a = AccountA {
@@ -172,6 +264,10 @@ async fn no_management_route_lets_one_tenant_read_or_change_another() {
         key_prefix: a_key["key_prefix"].as_str().unwrap().to_owned(),
         raw_key,
         rule_id: rule["id"].as_str().unwrap().to_owned(),
+        org_id,
+        org_key_id: org_key["id"].as_str().unwrap().to_owned(),
+        org_key_prefix: org_key["key_prefix"].as_str().unwrap().to_owned(),
+        invitation_id: invitation["id"].as_str().unwrap().to_owned(),
     };
     let before = snapshot(&app, &a_token, &a).await;
 
@@ -182,7 +278,7 @@ async fn no_management_route_lets_one_tenant_read_or_change_another() {
         let method = reqwest::Method::from_bytes(row.method.as_bytes()).unwrap();
         let mut req = app.http.request(method, app.url(&path)).bearer_auth(&b_token);
         if let Some(body) = &row.body {
-            req = req.json(body);
+            req = req.header("content-type", "application/json").body(a.fill(&body.to_string()));
         }
         let resp = req.send().await.unwrap();
         let status = resp.status().as_u16();

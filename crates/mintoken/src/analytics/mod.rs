@@ -11,7 +11,7 @@ pub mod retention;
 pub mod savings;
 
 use crate::clock::rfc3339;
-use crate::store::{CellQuery, KeyRecord, Store, StoreError, UsageCell};
+use crate::store::{CellQuery, KeyRecord, Store, StoreError, UsageCell, UsageScope};
 use period::{Bucket, Period};
 use prices::PriceTable;
 use savings::{Basis, CellSavings, Measurement, PairKey, cell_savings, expected_ratio, measurements};
@@ -19,9 +19,9 @@ use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Reads a user's cells for a period (one bucket covering it all).
-async fn cells(store: &Store, user_id: &str, p: Period) -> Result<Vec<UsageCell>, StoreError> {
+async fn cells(store: &Store, scope: UsageScope<'_>, p: Period) -> Result<Vec<UsageCell>, StoreError> {
     let q = CellQuery { start_ms: p.start_ms, end_ms: p.end_ms, bucket_ms: p.end_ms - p.start_ms };
-    store.usage_cells(user_id, q).await
+    store.usage_cells(scope, q).await
 }
 
 /// Running totals of a set of cells.
@@ -130,8 +130,13 @@ fn totals_of(cells: &[UsageCell], measured: &HashMap<PairKey, Measurement>, pric
 }
 
 /// `GET /v1/analytics/summary`.
-pub async fn summary(store: &Store, prices: &PriceTable, user_id: &str, p: Period) -> Result<Value, StoreError> {
-    let cells = cells(store, user_id, p).await?;
+pub async fn summary(
+    store: &Store,
+    prices: &PriceTable,
+    scope: UsageScope<'_>,
+    p: Period,
+) -> Result<Value, StoreError> {
+    let cells = cells(store, scope, p).await?;
     let measured = measurements(&cells);
     let t = totals_of(&cells, &measured, prices);
     let mut f = t.fields();
@@ -157,13 +162,13 @@ pub async fn summary(store: &Store, prices: &PriceTable, user_id: &str, p: Perio
 pub async fn timeseries(
     store: &Store,
     prices: &PriceTable,
-    user_id: &str,
+    scope: UsageScope<'_>,
     p: Period,
     bucket: Bucket,
 ) -> Result<Value, StoreError> {
     let width = bucket.width_ms();
     let q = CellQuery { start_ms: p.start_ms, end_ms: p.end_ms, bucket_ms: width };
-    let cells = store.usage_cells(user_id, q).await?;
+    let cells = store.usage_cells(scope, q).await?;
     // Measurements over the whole period, so the buckets add up to the summary's figures.
     let measured = measurements(&cells);
     let count = ((p.end_ms - p.start_ms) / width).max(0) as usize;
@@ -199,10 +204,13 @@ pub async fn timeseries(
 
 /// `GET /v1/analytics/by-key`: the user's active keys (with or without usage) and every
 /// revoked key that has usage in the period.
-pub async fn by_key(store: &Store, prices: &PriceTable, user_id: &str, p: Period) -> Result<Value, StoreError> {
-    let cells = cells(store, user_id, p).await?;
+pub async fn by_key(store: &Store, prices: &PriceTable, scope: UsageScope<'_>, p: Period) -> Result<Value, StoreError> {
+    let cells = cells(store, scope, p).await?;
     let measured = measurements(&cells);
-    let keys = store.list_keys(user_id).await?;
+    let keys = match scope {
+        UsageScope::Personal(user_id) => store.list_keys(user_id).await?,
+        UsageScope::Org(org_id) => store.list_org_keys(org_id).await?,
+    };
     let mut per_key: BTreeMap<&str, Totals> = BTreeMap::new();
     let mut all = Totals::default();
     for c in &cells {
@@ -241,8 +249,13 @@ pub async fn by_key(store: &Store, prices: &PriceTable, user_id: &str, p: Period
 }
 
 /// `GET /v1/analytics/savings`: per provider, model and intensity.
-pub async fn savings(store: &Store, prices: &PriceTable, user_id: &str, p: Period) -> Result<Value, StoreError> {
-    let cells = cells(store, user_id, p).await?;
+pub async fn savings(
+    store: &Store,
+    prices: &PriceTable,
+    scope: UsageScope<'_>,
+    p: Period,
+) -> Result<Value, StoreError> {
+    let cells = cells(store, scope, p).await?;
     let measured = measurements(&cells);
     let mut groups: BTreeMap<PairKey, (Totals, f64)> = BTreeMap::new();
     let mut all = Totals::default();

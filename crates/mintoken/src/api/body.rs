@@ -99,3 +99,21 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PathParam {
         }
     }
 }
+
+/// Two path parameters (`/v1/orgs/{id}/members/{user_id}`), answered in the API's
+/// error envelope like [`PathParam`].
+pub struct PathPair(pub String, pub String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PathPair {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Path::<(String, String)>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path((a, b))) if a.chars().chain(b.chars()).any(char::is_control) => {
+                Err(ApiError::bad_request("path parameter must not contain control characters"))
+            }
+            Ok(axum::extract::Path((a, b))) => Ok(PathPair(a, b)),
+            Err(e) => Err(ApiError::bad_request(format!("malformed path parameter: {}", e.body_text()))),
+        }
+    }
+}

@@ -8,6 +8,7 @@ pub mod body;
 pub mod error;
 mod keys;
 pub mod openapi;
+pub mod orgs;
 mod plan;
 mod rules;
 pub mod types;
@@ -84,8 +85,16 @@ const PERIOD: &[QueryParam] = &[
         schema::<String>,
     ),
 ];
+const ORG_ID: QueryParam = (
+    "org_id",
+    "An organization you are a member of: its usage (all of its keys, whoever used them) instead of your personal keys'.",
+    schema::<String>,
+);
+const SCOPED_PERIOD: &[QueryParam] = &[PERIOD[0], PERIOD[1], ORG_ID];
 const TIMESERIES: &[QueryParam] =
-    &[("bucket", "Bucket width (default `day`).", schema::<types::BucketName>), PERIOD[0], PERIOD[1]];
+    &[("bucket", "Bucket width (default `day`).", schema::<types::BucketName>), PERIOD[0], PERIOD[1], ORG_ID];
+const ORG_KEYS: &[QueryParam] =
+    &[("org_id", "List this organization's keys (any member) instead of your personal keys.", schema::<String>)];
 
 /// Every management route: method, path, who may call it, what it takes and answers.
 pub fn operations() -> Vec<Operation> {
@@ -147,9 +156,9 @@ pub fn operations() -> Vec<Operation> {
             ..op(Method::GET, "/v1/auth/me", AccessToken, "The signed-in account", get(auth_routes::me))
         },
         Operation {
-            request: body::<types::KeySettingsRequest>(),
+            request: body::<types::KeyCreateRequest>(),
             success: (201, Some(schema::<types::KeyCreated>)),
-            errors: &[403, 409],
+            errors: &[403, 404, 409],
             ..op(
                 Method::POST,
                 "/v1/auth/keys",
@@ -159,12 +168,14 @@ pub fn operations() -> Vec<Operation> {
             )
         },
         Operation {
+            query: ORG_KEYS,
             success: (200, Some(schema::<Vec<types::KeyView>>)),
+            errors: &[404],
             ..op(
                 Method::GET,
                 "/v1/auth/keys",
                 AccessToken,
-                "The account's API keys, revoked ones included",
+                "The account's personal API keys (or an org's), revoked ones included",
                 get(keys::list),
             )
         },
@@ -236,8 +247,9 @@ pub fn operations() -> Vec<Operation> {
             )
         },
         Operation {
-            query: PERIOD,
+            query: SCOPED_PERIOD,
             success: (200, Some(schema::<types::AnalyticsSummary>)),
+            errors: &[404],
             ..op(
                 Method::GET,
                 "/v1/analytics/summary",
@@ -249,6 +261,7 @@ pub fn operations() -> Vec<Operation> {
         Operation {
             query: TIMESERIES,
             success: (200, Some(schema::<types::AnalyticsTimeseries>)),
+            errors: &[404],
             ..op(
                 Method::GET,
                 "/v1/analytics/timeseries",
@@ -258,8 +271,9 @@ pub fn operations() -> Vec<Operation> {
             )
         },
         Operation {
-            query: PERIOD,
+            query: SCOPED_PERIOD,
             success: (200, Some(schema::<types::AnalyticsByKey>)),
+            errors: &[404],
             ..op(
                 Method::GET,
                 "/v1/analytics/by-key",
@@ -269,14 +283,105 @@ pub fn operations() -> Vec<Operation> {
             )
         },
         Operation {
-            query: PERIOD,
+            query: SCOPED_PERIOD,
             success: (200, Some(schema::<types::AnalyticsSavings>)),
+            errors: &[404],
             ..op(
                 Method::GET,
                 "/v1/analytics/savings",
                 AccessToken,
                 "Savings per provider, model and intensity, measured or estimated",
                 get(analytics::savings),
+            )
+        },
+        Operation {
+            request: body::<types::OrgCreateRequest>(),
+            success: (201, Some(schema::<types::OrgView>)),
+            errors: &[403, 409],
+            ..op(
+                Method::POST,
+                "/v1/orgs",
+                AccessToken,
+                "Create an organization; you become its owner",
+                post(orgs::create),
+            )
+        },
+        Operation {
+            success: (200, Some(schema::<Vec<types::OrgView>>)),
+            ..op(
+                Method::GET,
+                "/v1/orgs",
+                AccessToken,
+                "The organizations you belong to, with your role",
+                get(orgs::list),
+            )
+        },
+        Operation {
+            success: (200, Some(schema::<types::OrgDetail>)),
+            errors: &[404],
+            ..op(
+                Method::GET,
+                "/v1/orgs/{id}",
+                AccessToken,
+                "An organization with its members and pending invitations (members only)",
+                get(orgs::get),
+            )
+        },
+        Operation {
+            request: body::<types::InviteRequest>(),
+            success: (201, Some(schema::<types::Invited>)),
+            errors: &[403, 404, 409],
+            ..op(
+                Method::POST,
+                "/v1/orgs/{id}/members",
+                AccessToken,
+                "Invite by email: an account becomes a member now, another email gets a pending invitation (owner, admin)",
+                post(orgs::invite),
+            )
+        },
+        Operation {
+            request: body::<types::RoleRequest>(),
+            success: (200, Some(schema::<types::MemberView>)),
+            errors: &[403, 404, 409],
+            ..op(
+                Method::PATCH,
+                "/v1/orgs/{id}/members/{user_id}",
+                AccessToken,
+                "Change a member's role; `owner` transfers the ownership (owner, admin)",
+                patch(orgs::set_role),
+            )
+        },
+        Operation {
+            success: (204, None),
+            errors: &[403, 404, 409],
+            ..op(
+                Method::DELETE,
+                "/v1/orgs/{id}/members/{user_id}",
+                AccessToken,
+                "Remove a member; the org's keys stay (owner, admin; anyone for themselves)",
+                delete(orgs::remove_member),
+            )
+        },
+        Operation {
+            success: (204, None),
+            errors: &[403, 404],
+            ..op(
+                Method::DELETE,
+                "/v1/orgs/{id}/invitations/{invitation_id}",
+                AccessToken,
+                "Withdraw a pending invitation (owner, admin)",
+                delete(orgs::delete_invitation),
+            )
+        },
+        Operation {
+            success: (204, None),
+            errors: &[404, 409],
+            ..op(
+                Method::POST,
+                "/v1/orgs/{id}/leave",
+                AccessToken,
+                "Leave an organization (not its owner: transfer ownership first)",
+                post(orgs::leave),
             )
         },
         Operation {

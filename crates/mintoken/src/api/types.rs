@@ -168,6 +168,8 @@ pub struct KeyView {
     pub context_compress: bool,
     pub context_compress_level: &'static str,
     pub holdout_percent: u8,
+    /// The org the key belongs to; null for a personal key.
+    pub org_id: Option<String>,
     pub is_active: bool,
     /// RFC 3339, UTC.
     pub created_at: String,
@@ -372,4 +374,169 @@ pub struct AnalyticsSavings {
     pub totals: Value,
     pub cost: CostNote,
     pub method: Value,
+}
+
+/// The body of `POST /v1/orgs`.
+#[allow(dead_code)]
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrgCreateRequest {
+    /// 1 to 100 characters; surrounding spaces are trimmed; no control characters.
+    #[schemars(
+        length(min = 1, max = 100),
+        pattern(r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")
+    )]
+    pub name: String,
+    /// Unique across the server: lower-case letters, digits, `-` and `_`, starting with
+    /// a letter or digit, at most 50 characters. Derived from the name when absent.
+    #[schemars(length(min = 1, max = 50), pattern(r"^[a-z0-9][a-z0-9_-]*$"))]
+    pub slug: Option<String>,
+}
+
+impl RequestBody for OrgCreateRequest {
+    const FIELDS: &'static [&'static str] = &["name", "slug"];
+}
+
+/// A role that can be given by invitation.
+#[allow(dead_code)]
+#[derive(Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum InviteRoleName {
+    Member,
+    Admin,
+}
+
+/// Any role; `owner` transfers the ownership (the owner only).
+#[allow(dead_code)]
+#[derive(Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum OrgRoleName {
+    Member,
+    Admin,
+    Owner,
+}
+
+/// The body of `POST /v1/orgs/{id}/members`.
+#[allow(dead_code)]
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InviteRequest {
+    /// An existing account becomes a member at once; another email gets a pending
+    /// invitation that becomes a membership when it signs up.
+    #[schemars(email, length(max = 254))]
+    pub email: String,
+    /// Default `member`.
+    pub role: Option<InviteRoleName>,
+}
+
+impl RequestBody for InviteRequest {
+    const FIELDS: &'static [&'static str] = &["email", "role"];
+}
+
+/// The body of `PATCH /v1/orgs/{id}/members/{user_id}`.
+#[allow(dead_code)]
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoleRequest {
+    pub role: OrgRoleName,
+}
+
+impl RequestBody for RoleRequest {
+    const FIELDS: &'static [&'static str] = &["role"];
+}
+
+/// An organization as one of its members sees it.
+#[derive(Serialize, JsonSchema)]
+pub struct OrgView {
+    pub id: String,
+    pub name: String,
+    pub slug: String,
+    /// The caller's role: `owner`, `admin` or `member`.
+    pub role: &'static str,
+    /// The owner's plan, which the org is on (its limits and quota).
+    pub plan: String,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+    pub member_count: i64,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct MemberView {
+    pub user_id: String,
+    pub email: String,
+    pub role: &'static str,
+    /// RFC 3339, UTC.
+    pub joined_at: String,
+}
+
+/// A pending invitation of an email that has no account yet.
+#[derive(Serialize, JsonSchema)]
+pub struct InvitationView {
+    pub id: String,
+    pub email: String,
+    pub role: &'static str,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+}
+
+/// `GET /v1/orgs/{id}`: the org, its members and its pending invitations.
+#[derive(Serialize, JsonSchema)]
+pub struct OrgDetail {
+    #[serde(flatten)]
+    pub org: OrgView,
+    pub members: Vec<MemberView>,
+    pub invitations: Vec<InvitationView>,
+}
+
+/// The answer to an invitation: a member (the email had an account) or a pending
+/// invitation (it had none); tell them apart by `user_id` or `id`.
+#[derive(Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Invited {
+    Member(MemberView),
+    Invitation(InvitationView),
+}
+
+/// The body of `POST /v1/auth/keys`: the key settings, and `org_id` for an org key.
+#[allow(dead_code)]
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KeyCreateRequest {
+    /// Unique among the account's (or the org's) active keys (default `Default`);
+    /// surrounding spaces are trimmed; no control characters.
+    #[schemars(
+        length(min = 1, max = 100),
+        pattern(r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")
+    )]
+    pub name: Option<String>,
+    /// Default `full`.
+    pub intensity: Option<IntensityName>,
+    /// Default false.
+    pub auto_compress_input: Option<bool>,
+    /// Default true.
+    pub smart_detect_enabled: Option<bool>,
+    /// Default false.
+    pub context_compress: Option<bool>,
+    /// Default `standard`.
+    pub context_compress_level: Option<ContextLevelName>,
+    /// Share of requests sent without the skill, so analytics can measure the saving
+    /// (default 0).
+    #[schemars(range(min = 0, max = 100))]
+    pub holdout_percent: Option<u8>,
+    /// Create the key for this org (its owner or an admin only): its usage counts
+    /// against the org's plan. Absent or null: a personal key.
+    pub org_id: Option<String>,
+}
+
+impl RequestBody for KeyCreateRequest {
+    const FIELDS: &'static [&'static str] = &[
+        "name",
+        "intensity",
+        "auto_compress_input",
+        "smart_detect_enabled",
+        "context_compress",
+        "context_compress_level",
+        "holdout_percent",
+        "org_id",
+    ];
 }

@@ -92,6 +92,7 @@ fn usage_record(
         request_id: request_id.to_owned(),
         created_at: now_ms,
         user_id: key.user_id.clone(),
+        org_id: key.org_id.clone(),
         key_id: key.key_id.clone(),
         provider: "cli",
         model,
@@ -352,8 +353,14 @@ mod tests {
 
     #[test]
     fn its_rows_do_not_drag_the_output_mean_down() {
-        let key =
-            AuthedKey { key_id: "k".into(), user_id: "u".into(), settings: Default::default(), plan: "free".into() };
+        let key = AuthedKey {
+            key_id: "k".into(),
+            user_id: "u".into(),
+            org_id: None,
+            plan_user_id: "u".into(),
+            settings: Default::default(),
+            plan: "free".into(),
+        };
         let done = compress_envelope(br#"{"shape":"anthropic","body":{"messages":[]}}"#).unwrap();
         let mut row = usage_record("req_1", &key, done.model, &done.report, 0, 1);
         assert_eq!((row.provider, row.endpoint, row.output_tokens), ("cli", ENDPOINT, 0));

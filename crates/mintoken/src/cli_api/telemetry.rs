@@ -60,7 +60,7 @@ async fn run(state: &SharedState, request: Request, request_id: &str) -> Result<
     let (parts, body) = request.into_parts();
     let key = authenticate(state, &parts.headers).await?;
     let limits = state.config.plans.limits(&key.plan);
-    check_report_rate(state, &key.user_id, &key.plan, limits.requests_per_minute)?;
+    check_report_rate(state, key.account_id(), &key.plan, limits.requests_per_minute)?;
     let bytes = read_body(body, MAX_BODY, None).await?;
     let report = Report::parse(&bytes)?;
 
@@ -75,6 +75,7 @@ async fn run(state: &SharedState, request: Request, request_id: &str) -> Result<
         request_id: request_id.to_owned(),
         created_at: state.usage.now_ms(),
         user_id: key.user_id.clone(),
+        org_id: key.org_id.clone(),
         key_id: key.key_id.clone(),
         provider: report.provider,
         model: report.model,
@@ -100,9 +101,9 @@ async fn run(state: &SharedState, request: Request, request_id: &str) -> Result<
 /// with the reference client, already made a compress-context call counted there), but
 /// a flood is refused: at most [`REPORTS_PER_REQUEST_ALLOWED`] × the plan's rate, in a
 /// bucket of its own (shared across instances like the request rate).
-fn check_report_rate(state: &SharedState, user_id: &str, plan: &str, rpm: u32) -> Result<(), CliError> {
+fn check_report_rate(state: &SharedState, account_id: &str, plan: &str, rpm: u32) -> Result<(), CliError> {
     let allowed = rpm.saturating_mul(REPORTS_PER_REQUEST_ALLOWED);
-    state.rate.check(&format!("{user_id}#cli-telemetry"), allowed).map_err(|wait| {
+    state.rate.check(&format!("{account_id}#cli-telemetry"), allowed).map_err(|wait| {
         let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
         let mut e = CliError::new(
             StatusCode::TOO_MANY_REQUESTS,

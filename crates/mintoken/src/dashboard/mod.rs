@@ -42,6 +42,7 @@ static ASSETS: &[Asset] = &[
     Asset { name: "page-auth.js", content_type: JS, body: include_bytes!("assets/page-auth.js") },
     Asset { name: "page-keys.js", content_type: JS, body: include_bytes!("assets/page-keys.js") },
     Asset { name: "page-rules.js", content_type: JS, body: include_bytes!("assets/page-rules.js") },
+    Asset { name: "page-orgs.js", content_type: JS, body: include_bytes!("assets/page-orgs.js") },
     Asset { name: "page-analytics.js", content_type: JS, body: include_bytes!("assets/page-analytics.js") },
     Asset { name: "page-playground.js", content_type: JS, body: include_bytes!("assets/page-playground.js") },
     Asset { name: "page-plan.js", content_type: JS, body: include_bytes!("assets/page-plan.js") },

@@ -1,5 +1,7 @@
-//! Monthly output-token quota counters, in memory. A user's counter is loaded from the
-//! store on their first request of the month in this process, then moved forward by
+//! Monthly output-token quota counters, in memory, per account: a user (their personal
+//! keys) or an org (its keys, whoever uses them; docs/orgs.md). An account's counter is
+//! loaded from the store on its first request of the month in this process, then moved
+//! forward by
 //! every usage record as it is produced — so the check before forwarding never waits on
 //! the database after that first read. Months are UTC calendar months.
 //!
@@ -165,7 +167,8 @@ impl QuotaCounters {
     pub fn written(&self, records: &[super::UsageRecord]) {
         let mut map = self.lock();
         for r in records {
-            if let Some(account) = map.get_mut(&r.user_id).filter(|a| a.month_start_ms == month_start_ms(r.created_at))
+            if let Some(account) =
+                map.get_mut(r.account_id()).filter(|a| a.month_start_ms == month_start_ms(r.created_at))
             {
                 account.pending = (account.pending - r.output_tokens).max(0);
             }

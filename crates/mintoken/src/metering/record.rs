@@ -59,6 +59,8 @@ pub struct UsageRecord {
     pub request_id: String,
     pub created_at: i64,
     pub user_id: String,
+    /// The org of an org key: the request counts against the org (quota, analytics).
+    pub org_id: Option<String>,
     pub key_id: String,
     pub provider: &'static str,
     pub model: String,
@@ -81,6 +83,11 @@ pub struct UsageRecord {
 }
 
 impl UsageRecord {
+    /// The account whose quota this request spends: the org for an org key.
+    pub fn account_id(&self) -> &str {
+        self.org_id.as_deref().unwrap_or(&self.user_id)
+    }
+
     /// Whether this record tells what the account's requests produce, for the running
     /// mean output that quota reservations use: a 2xx answer whose output is known. A
     /// 2xx without any usage (e.g. `POST /v1/cli/compress-context`, which produces no

@@ -45,7 +45,7 @@ impl UsageSink {
     pub fn record(&self, record: UsageRecord) {
         record.log();
         self.metrics.observe_usage(&record);
-        self.quota.add(&record.user_id, record.output_tokens, record.created_at, record.is_output_sample());
+        self.quota.add(record.account_id(), record.output_tokens, record.created_at, record.is_output_sample());
         match self.tx.try_send(Message::Record(Box::new(record))) {
             Ok(()) => {
                 if self.full_logged.load(Ordering::Relaxed) {

@@ -155,6 +155,7 @@ impl Comparison<'_> {
             sink: self.state.usage.clone(),
             request_id: self.request_id.to_owned(),
             user_id: self.key.user_id.clone(),
+            org_id: self.key.org_id.clone(),
             key_id: self.key.key_id.clone(),
             provider: compare.provider.id,
             endpoint: "playground",

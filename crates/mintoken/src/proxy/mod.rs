@@ -220,6 +220,7 @@ async fn forward(
         sink: state.usage.clone(),
         request_id: request_id.to_owned(),
         user_id: caller.key.user_id.clone(),
+        org_id: caller.key.org_id.clone(),
         key_id: caller.key.key_id.clone(),
         provider: dialect.provider(),
         endpoint: dialect.endpoint(),
@@ -446,12 +447,16 @@ async fn resolve_intensity(
         return Ok((key.settings.intensity, IntensityReason::Default));
     }
     let text = dialect.prompt_text(request);
-    let rules = state.rules.rules_of(&key.user_id).await.map_err(|e| {
-        tracing::error!(error = %e, "cannot load custom rules: database unavailable");
-        ProxyError::new(StatusCode::SERVICE_UNAVAILABLE, "cannot load your custom rules right now; retry shortly")
-    })?;
-    if let Some(intensity) = rules.decide(&[&text.latest_user, &text.system]) {
-        return Ok((intensity, IntensityReason::Rule));
+    // Custom rules are personal: an org key, shared by the members, follows the
+    // classifier only (docs/orgs.md).
+    if key.org_id.is_none() {
+        let rules = state.rules.rules_of(&key.user_id).await.map_err(|e| {
+            tracing::error!(error = %e, "cannot load custom rules: database unavailable");
+            ProxyError::new(StatusCode::SERVICE_UNAVAILABLE, "cannot load your custom rules right now; retry shortly")
+        })?;
+        if let Some(intensity) = rules.decide(&[&text.latest_user, &text.system]) {
+            return Ok((intensity, IntensityReason::Rule));
+        }
     }
     let class = mintoken_compress::classifier::classify(&text.latest_user, &text.system);
     Ok((class.intensity(), IntensityReason::Classifier))

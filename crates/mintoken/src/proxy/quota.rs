@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 /// Refuses the request when the account is over its plan's requests per minute.
 pub fn check_rate(state: &SharedState, key: &AuthedKey, limits: &PlanLimits) -> Result<(), ProxyError> {
     let rpm = limits.requests_per_minute;
-    state.rate.check(&key.user_id, rpm).map_err(|wait| {
+    state.rate.check(key.account_id(), rpm).map_err(|wait| {
         let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
         let mut e = ProxyError::new(
             StatusCode::TOO_MANY_REQUESTS,
@@ -40,7 +40,7 @@ impl Quota {
         if limit == 0 {
             return Ok(Quota { used: 0, limit });
         }
-        let used = state.usage.quota().used(&key.user_id).await.map_err(|e| {
+        let used = state.usage.quota().used(key.account_id()).await.map_err(|e| {
             tracing::error!(error = %e, "cannot read the quota counter: database unavailable");
             ProxyError::new(StatusCode::SERVICE_UNAVAILABLE, "cannot check the token quota right now; retry shortly")
         })?;
@@ -64,7 +64,7 @@ impl Quota {
         state
             .usage
             .quota()
-            .admit(&key.user_id, self.limit, output_cap)
+            .admit(key.account_id(), self.limit, output_cap)
             .map_err(|QuotaExceeded { used, reserved }| exceeded(used, self.limit, reserved))
     }
 

@@ -77,13 +77,39 @@ fn cell_from(row: &AnyRow) -> Result<UsageCell, sqlx::Error> {
     })
 }
 
+/// Whose usage a report covers: a user's personal keys, or an org's keys (whoever made
+/// the requests).
+#[derive(Clone, Copy, Debug)]
+pub enum UsageScope<'a> {
+    Personal(&'a str),
+    Org(&'a str),
+}
+
+impl UsageScope<'_> {
+    /// The SQL condition, on the id bound at placeholder `$n`.
+    fn condition(&self, n: u32) -> String {
+        match self {
+            UsageScope::Personal(_) => format!("user_id = ${n} AND org_id IS NULL"),
+            UsageScope::Org(_) => format!("org_id = ${n}"),
+        }
+    }
+
+    fn id(&self) -> &str {
+        match self {
+            UsageScope::Personal(id) | UsageScope::Org(id) => id,
+        }
+    }
+}
+
 /// The "measurable" test, in SQL, for a row of `usage_events`.
 const MEASURABLE: &str = "CASE WHEN status >= 200 AND status < 300 AND usage_source = 'upstream' THEN 1 ELSE 0 END";
 
 impl Store {
-    /// A user's usage in `[start, end)` as cells: per-request rows grouped, plus the
+    /// A scope's usage in `[start, end)` as cells: per-request rows grouped, plus the
     /// monthly aggregates whose month starts inside the period.
-    pub async fn usage_cells(&self, user_id: &str, q: CellQuery) -> Result<Vec<UsageCell>, StoreError> {
+    pub async fn usage_cells(&self, scope: UsageScope<'_>, q: CellQuery) -> Result<Vec<UsageCell>, StoreError> {
+        let (events_of, monthly_of) = (scope.condition(3), scope.condition(8));
+        let user_id = scope.id();
         let sql = format!(
             "SELECT bucket, key_id, provider, model, endpoint, intensity, holdout, measurable, \
                CAST(COUNT(*) AS BIGINT) AS requests, \
@@ -99,7 +125,7 @@ impl Store {
                      CAST(output_tokens AS DOUBLE PRECISION) * output_tokens AS out_sq, skill_tokens, \
                      CASE WHEN context_tokens_after IS NULL THEN 0 ELSE COALESCE(context_tokens_before, 0) END AS ctx_before, \
                      CASE WHEN context_tokens_before IS NULL THEN 0 ELSE COALESCE(context_tokens_after, 0) END AS ctx_after \
-                   FROM usage_events WHERE user_id = $3 AND created_at >= $4 AND created_at < $5) e \
+                   FROM usage_events WHERE {events_of} AND created_at >= $4 AND created_at < $5) e \
              GROUP BY bucket, key_id, provider, model, endpoint, intensity, holdout, measurable \
              UNION ALL \
              SELECT CAST((month_start - $6) / $7 AS BIGINT) AS bucket, key_id, provider, model, endpoint, intensity, \
@@ -110,7 +136,7 @@ impl Store {
                CAST(skill_tokens AS BIGINT) AS skill_tokens, \
                CAST(context_tokens_before AS BIGINT) AS context_tokens_before, \
                CAST(context_tokens_after AS BIGINT) AS context_tokens_after \
-             FROM usage_monthly WHERE user_id = $8 AND month_start >= $9 AND month_start < $10"
+             FROM usage_monthly WHERE {monthly_of} AND month_start >= $9 AND month_start < $10"
         );
         let bucket_ms = q.bucket_ms.max(1);
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -169,7 +195,7 @@ impl Store {
         let sql = format!(
             "DELETE FROM usage_events WHERE id IN \
                (SELECT id FROM usage_events WHERE created_at < $1 {filter}) \
-             RETURNING created_at, user_id, key_id, provider, model, endpoint, intensity, \
+             RETURNING created_at, user_id, org_id, key_id, provider, model, endpoint, intensity, \
                CAST(holdout AS BIGINT) AS holdout, CAST({MEASURABLE} AS BIGINT) AS measurable, \
                input_tokens, output_tokens, skill_tokens, context_tokens_before, context_tokens_after"
         );
@@ -183,6 +209,7 @@ impl Store {
             let created_at: i64 = row.try_get("created_at")?;
             let key = MonthKey {
                 user_id: row.try_get("user_id")?,
+                org_id: row.try_get("org_id")?,
                 month_start: month_start_ms(created_at),
                 cell: CellKey {
                     key_id: row.try_get("key_id")?,
@@ -212,8 +239,8 @@ impl Store {
             sqlx::query(
                 "INSERT INTO usage_monthly (user_id, key_id, provider, model, endpoint, intensity, holdout, measurable, \
                    month_start, requests, input_tokens, output_tokens, output_tokens_sq, skill_tokens, \
-                   context_tokens_before, context_tokens_after) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
+                   context_tokens_before, context_tokens_after, org_id) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
                  ON CONFLICT (user_id, key_id, provider, model, endpoint, intensity, holdout, measurable, month_start) \
                  DO UPDATE SET requests = usage_monthly.requests + excluded.requests, \
                    input_tokens = usage_monthly.input_tokens + excluded.input_tokens, \
@@ -239,6 +266,7 @@ impl Store {
             .bind(sum.skill_tokens)
             .bind(sum.context_tokens_before)
             .bind(sum.context_tokens_after)
+            .bind(key.org_id.as_deref())
             .execute(&mut *tx)
             .await?;
         }
@@ -246,14 +274,16 @@ impl Store {
         Ok((rows.len() as u64, groups.len() as u64))
     }
 
-    /// Output tokens of a user's monthly aggregates from `since_ms` on (the quota
-    /// counts rolled-up rows of the current month when retention is shorter than it).
-    pub async fn aggregated_output_tokens_since(&self, user_id: &str, since_ms: i64) -> Result<i64, StoreError> {
+    /// Output tokens of an account's (org's or user's personal) monthly aggregates from
+    /// `since_ms` on (the quota counts rolled-up rows of the current month when retention
+    /// is shorter than it).
+    pub async fn aggregated_output_tokens_since(&self, account_id: &str, since_ms: i64) -> Result<i64, StoreError> {
         let row = sqlx::query(
             "SELECT CAST(COALESCE(SUM(output_tokens), 0) AS BIGINT) AS n FROM usage_monthly \
-             WHERE user_id = $1 AND month_start >= $2",
+             WHERE (org_id = $1 OR (user_id = $2 AND org_id IS NULL)) AND month_start >= $3",
         )
-        .bind(user_id)
+        .bind(account_id)
+        .bind(account_id)
         .bind(since_ms)
         .fetch_one(&self.pool)
         .await?;
@@ -284,6 +314,8 @@ struct CellKey {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct MonthKey {
     user_id: String,
+    /// Follows from the key; kept so org analytics find rolled-up org usage.
+    org_id: Option<String>,
     month_start: i64,
     cell: CellKey,
 }

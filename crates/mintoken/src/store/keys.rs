@@ -37,7 +37,10 @@ impl Default for KeySettings {
 #[derive(Clone, Debug)]
 pub struct KeyRecord {
     pub id: String,
+    /// The owner of a personal key; for an org key, the member who created it.
     pub user_id: String,
+    /// Set for an org key: its usage counts against the org (SPEC §9).
+    pub org_id: Option<String>,
     pub key_hash: String,
     pub key_prefix: String,
     pub settings: KeySettings,
@@ -54,12 +57,13 @@ impl KeyRecord {
 
 pub struct NewKey<'a> {
     pub user_id: &'a str,
+    pub org_id: Option<&'a str>,
     pub key_hash: &'a str,
     pub key_prefix: &'a str,
     pub settings: &'a KeySettings,
 }
 
-const KEY_COLUMNS: &str = "id, user_id, key_hash, key_prefix, name, intensity, auto_compress_input, \
+const KEY_COLUMNS: &str = "id, user_id, org_id, key_hash, key_prefix, name, intensity, auto_compress_input, \
      smart_detect_enabled, context_compress, context_compress_level, holdout_percent, created_at, last_used_at, \
      revoked_at";
 
@@ -71,6 +75,7 @@ fn key_from(row: &AnyRow) -> Result<KeyRecord, sqlx::Error> {
     Ok(KeyRecord {
         id: row.try_get("id")?,
         user_id: row.try_get("user_id")?,
+        org_id: row.try_get("org_id")?,
         key_hash: row.try_get("key_hash")?,
         key_prefix: row.try_get("key_prefix")?,
         settings: KeySettings {
@@ -93,18 +98,20 @@ fn keys_from(rows: Vec<AnyRow>) -> Result<Vec<KeyRecord>, StoreError> {
 }
 
 impl Store {
-    /// Inserts a key; a name already used by one of the user's active keys → Conflict.
+    /// Inserts a key; a name already used by an active key of the same user (personal
+    /// keys) or org (org keys) → Conflict.
     pub async fn insert_key(&self, new: NewKey<'_>) -> Result<KeyRecord, StoreError> {
         let now = now_ms();
         let id = uuid::Uuid::new_v4().to_string();
         let s = new.settings;
         sqlx::query(
-            "INSERT INTO api_keys (id, user_id, key_hash, key_prefix, name, intensity, auto_compress_input, \
+            "INSERT INTO api_keys (id, user_id, org_id, key_hash, key_prefix, name, intensity, auto_compress_input, \
              smart_detect_enabled, context_compress, context_compress_level, holdout_percent, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(&id)
         .bind(new.user_id)
+        .bind(new.org_id)
         .bind(new.key_hash)
         .bind(new.key_prefix)
         .bind(&s.name)
@@ -122,6 +129,7 @@ impl Store {
         Ok(KeyRecord {
             id,
             user_id: new.user_id.to_owned(),
+            org_id: new.org_id.map(str::to_owned),
             key_hash: new.key_hash.to_owned(),
             key_prefix: new.key_prefix.to_owned(),
             settings: s.clone(),
@@ -131,25 +139,38 @@ impl Store {
         })
     }
 
+    /// Active personal keys of a user (the plan's `max_keys` caps them).
     pub async fn count_active_keys(&self, user_id: &str) -> Result<i64, StoreError> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM api_keys WHERE user_id = $1 AND revoked_at IS NULL")
-            .bind(user_id)
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM api_keys WHERE user_id = $1 AND org_id IS NULL AND revoked_at IS NULL",
+        )
+        .bind(user_id)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get("n")?)
+    }
+
+    /// Active keys of an org (the org plan's `max_keys` caps them).
+    pub async fn count_active_org_keys(&self, org_id: &str) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM api_keys WHERE org_id = $1 AND revoked_at IS NULL")
+            .bind(org_id)
             .fetch_one(&self.pool)
             .await?;
         Ok(row.try_get("n")?)
     }
 
-    /// The user's keys, newest first; revoked ones included (shown as inactive).
+    /// The user's personal keys, newest first; revoked ones included (shown as inactive).
     pub async fn list_keys(&self, user_id: &str) -> Result<Vec<KeyRecord>, StoreError> {
-        let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE user_id = $1 ORDER BY created_at DESC, id");
+        let sql = format!(
+            "SELECT {KEY_COLUMNS} FROM api_keys WHERE user_id = $1 AND org_id IS NULL ORDER BY created_at DESC, id"
+        );
         keys_from(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(user_id).fetch_all(&self.pool).await?)
     }
 
-    /// A key by id, only if it belongs to `user_id` (another user's key is "not found").
-    pub async fn key_of_user(&self, user_id: &str, id: &str) -> Result<Option<KeyRecord>, StoreError> {
-        let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = $1 AND user_id = $2");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).bind(user_id).fetch_optional(&self.pool).await?;
-        Ok(row.as_ref().map(key_from).transpose()?)
+    /// An org's keys, newest first; revoked ones included.
+    pub async fn list_org_keys(&self, org_id: &str) -> Result<Vec<KeyRecord>, StoreError> {
+        let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE org_id = $1 ORDER BY created_at DESC, id");
+        keys_from(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(org_id).fetch_all(&self.pool).await?)
     }
 
     pub async fn key_by_id(&self, id: &str) -> Result<Option<KeyRecord>, StoreError> {

@@ -8,13 +8,15 @@
 
 mod analytics;
 mod keys;
+mod orgs;
 mod rate;
 mod rules;
 mod usage;
 mod users;
 
-pub use analytics::{CellQuery, RollupReport, UsageCell};
+pub use analytics::{CellQuery, RollupReport, UsageCell, UsageScope};
 pub use keys::{KeyRecord, KeySettings, NewKey};
+pub use orgs::{Invitation, Member, Org, OrgOfUser, OrgOwner, OrgRole};
 pub use rate::RateTotal;
 pub use usage::UsageSummaryRow;
 pub use users::{RefreshOutcome, User};

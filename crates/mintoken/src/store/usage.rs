@@ -11,7 +11,7 @@ use sqlx::Row;
 /// request waiting for that core waits for the whole statement (with 32 rows the p99 at
 /// concurrency 1 on one core was ~50–150 µs worse, docs/BENCHMARKS.md).
 const USAGE_CHUNKS: [usize; 3] = [8, 4, 1];
-const USAGE_COLUMNS: usize = 20;
+const USAGE_COLUMNS: usize = 21;
 
 /// The `INSERT INTO usage_events … VALUES (…), (…)` statement for `rows` rows (one of
 /// [`USAGE_CHUNKS`]), built once. Many rows per statement because each statement is a
@@ -28,7 +28,7 @@ fn insert_usage_sql(backend: super::Backend, rows: usize) -> &'static str {
         let mut sql = String::from(
             "INSERT INTO usage_events (request_id, created_at, user_id, key_id, provider, model, endpoint, \
              intensity, intensity_reason, status, input_tokens, output_tokens, skill_tokens, \
-             context_tokens_before, context_tokens_after, duration_ms, upstream_ms, streamed, usage_source, holdout) VALUES ",
+             context_tokens_before, context_tokens_after, duration_ms, upstream_ms, streamed, usage_source, holdout, org_id) VALUES ",
         );
         for row in 0..USAGE_CHUNKS[size] {
             sql.push_str(if row == 0 { "(" } else { ", (" });
@@ -87,7 +87,8 @@ impl Store {
                     .bind(r.upstream_ms)
                     .bind(flag(r.streamed))
                     .bind(r.usage_source.as_str())
-                    .bind(flag(r.holdout));
+                    .bind(flag(r.holdout))
+                    .bind(r.org_id.as_deref());
             }
             insert.execute(&mut *tx).await?;
         }
@@ -101,9 +102,9 @@ impl Store {
         let mut quota: Vec<(&str, i64, i64)> = Vec::new();
         for r in batch {
             let month = month_start_ms(r.created_at);
-            match quota.iter_mut().find(|(u, m, _)| *u == r.user_id && *m == month) {
+            match quota.iter_mut().find(|(a, m, _)| *a == r.account_id() && *m == month) {
                 Some((_, _, tokens)) => *tokens += r.output_tokens,
-                None => quota.push((&r.user_id, month, r.output_tokens)),
+                None => quota.push((r.account_id(), month, r.output_tokens)),
             }
         }
         let now = crate::clock::now_ms();
@@ -134,19 +135,27 @@ impl Store {
         Ok(())
     }
 
-    /// Output tokens of a user's requests since `since_ms` (the quota counter's start, a
-    /// month start), including rows the retention job already rolled up into monthly
-    /// aggregates (possible when `usage_retention_days` is shorter than a month).
-    pub async fn output_tokens_since(&self, user_id: &str, since_ms: i64) -> Result<i64, StoreError> {
+    /// Output tokens of an account's requests since `since_ms` (the quota counter's
+    /// start, a month start), including rows the retention job already rolled up into
+    /// monthly aggregates (possible when `usage_retention_days` is shorter than a month).
+    /// The account is an org (its keys' requests) or a user (their personal keys'
+    /// requests); ids are UUIDs, so one id never names both.
+    pub async fn output_tokens_since(&self, account_id: &str, since_ms: i64) -> Result<i64, StoreError> {
         let row = sqlx::query(
-            "SELECT CAST(COALESCE(SUM(output_tokens), 0) AS BIGINT) AS n FROM usage_events WHERE user_id = $1 AND created_at >= $2",
+            "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) AS n FROM ( \
+               SELECT output_tokens AS n FROM usage_events WHERE org_id = $1 AND created_at >= $2 \
+               UNION ALL \
+               SELECT output_tokens AS n FROM usage_events WHERE user_id = $3 AND org_id IS NULL AND created_at >= $4 \
+             ) t",
         )
-        .bind(user_id)
+        .bind(account_id)
+        .bind(since_ms)
+        .bind(account_id)
         .bind(since_ms)
         .fetch_one(&self.pool)
         .await?;
         let recent: i64 = row.try_get("n")?;
-        Ok(recent + self.aggregated_output_tokens_since(user_id, since_ms).await?)
+        Ok(recent + self.aggregated_output_tokens_since(account_id, since_ms).await?)
     }
 
     /// Accounts whose output tokens of the month starting `month_start` changed at or
@@ -227,11 +236,11 @@ mod tests {
     #[test]
     fn multi_row_inserts_have_one_placeholder_per_value() {
         let pg = insert_usage_sql(crate::store::Backend::Postgres, 8);
-        assert!(pg.ends_with(", $158, $159, $160)"), "{pg}");
-        assert_eq!(pg.matches('$').count(), 160);
+        assert!(pg.ends_with(", $166, $167, $168)"), "{pg}");
+        assert_eq!(pg.matches('$').count(), 168);
         let sqlite = insert_usage_sql(crate::store::Backend::Sqlite, 4);
-        assert_eq!(sqlite.matches('?').count(), 80);
-        assert_eq!(insert_usage_sql(crate::store::Backend::Sqlite, 1).matches('?').count(), 20);
+        assert_eq!(sqlite.matches('?').count(), 84);
+        assert_eq!(insert_usage_sql(crate::store::Backend::Sqlite, 1).matches('?').count(), 21);
     }
 
     #[test]

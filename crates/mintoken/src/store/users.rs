@@ -48,6 +48,7 @@ impl Store {
             plan: plan.to_owned(),
             created_at: now,
         };
+        let mut tx = self.pool.begin().await?;
         sqlx::query("INSERT INTO users (id, email, password_hash, plan, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(&user.id)
             .bind(&user.email)
@@ -55,9 +56,11 @@ impl Store {
             .bind(&user.plan)
             .bind(now)
             .bind(now)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(conflict_aware)?;
+        super::orgs::claim_invitations(&mut tx, &user.id, &user.email, now).await?;
+        tx.commit().await?;
         Ok(user)
     }
 
@@ -68,6 +71,7 @@ impl Store {
             return Ok(user);
         }
         let now = now_ms();
+        let mut tx = self.pool.begin().await?;
         let inserted = sqlx::query(
             "INSERT INTO users (id, email, password_hash, plan, created_at, updated_at) VALUES ($1, $2, NULL, $3, $4, $5)",
         )
@@ -76,10 +80,15 @@ impl Store {
         .bind(plan)
         .bind(now)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await;
         match inserted.map_err(conflict_aware) {
-            Ok(_) | Err(StoreError::Conflict) => {}
+            Ok(_) => {
+                super::orgs::claim_invitations(&mut tx, id, email, now).await?;
+                tx.commit().await?;
+            }
+            // Created meanwhile by a concurrent request with the same token.
+            Err(StoreError::Conflict) => tx.rollback().await?,
             Err(e) => return Err(e),
         }
         self.user_by_id(id).await?.ok_or(StoreError::Conflict)

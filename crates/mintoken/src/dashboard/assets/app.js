@@ -10,6 +10,7 @@ import * as rules from './page-rules.js';
 import * as analytics from './page-analytics.js';
 import * as playground from './page-playground.js';
 import * as plan from './page-plan.js';
+import * as orgs from './page-orgs.js';
 
 const PUBLIC = { login: auth.renderLogin, signup: auth.renderSignup };
 const PRIVATE = {
@@ -18,10 +19,11 @@ const PRIVATE = {
   analytics: analytics.render,
   playground: playground.render,
   plan: plan.render,
+  orgs: orgs.render,
 };
 const TITLES = {
   login: 'Log in', signup: 'Create your account', keys: 'API keys', rules: 'Custom rules',
-  analytics: 'Analytics', playground: 'Playground', plan: 'Plan',
+  analytics: 'Analytics', playground: 'Playground', plan: 'Plan', orgs: 'Organizations',
 };
 const HOME = 'keys';
 

@@ -88,7 +88,7 @@ function figure(label, value, extra) {
   return h('div', { class: 'figure' }, h('dt', {}, label), h('dd', {}, h('span', { class: 'figure-value' }, value), extra || ''));
 }
 
-function drawSummary(el, s) {
+export function drawSummary(el, s) {
   const basis = s.savings_basis;
   const label = h('span', { class: 'figure-note' }, basisBadge(basis), s.estimated ? h('span', { class: 'visually-hidden' }, ' (includes an estimate)') : '');
   replace(el, h('dl', { class: 'figures' },

@@ -68,36 +68,10 @@ export function render(main, { isCurrent }) {
         const created = await api('POST', '/v1/auth/keys', body);
         memory.lastRawKey = created.raw_key;
         close();
-        showRawKey(created);
+        showRawKey(created, focusBack);
         load();
       },
     }), { fallbackFocus: focusBack });
-  }
-
-  function showRawKey(created) {
-    openDialog('Your new API key', (close) => {
-      const key = field('API key', 'text', { readOnly: true, value: created.raw_key, class: 'mono', spellcheck: 'false', autocomplete: 'off' });
-      const copied = h('span', { class: 'copied', role: 'status' });
-      const copy = h('button', {
-        type: 'button',
-        class: 'secondary',
-        onclick: async () => {
-          try {
-            await navigator.clipboard.writeText(created.raw_key);
-            copied.textContent = 'Copied';
-          } catch {
-            key.input.select();
-            copied.textContent = 'Copy failed: the key is selected, press Ctrl+C (⌘C).';
-          }
-        },
-      }, 'Copy');
-      key.input.addEventListener('focus', () => key.input.select());
-      return h('div', {},
-        h('p', { class: 'warning' }, h('strong', {}, 'You will not see this key again'), '. Store it somewhere safe now; mintoken keeps only its hash.'),
-        key.wrap,
-        h('div', { class: 'actions' }, copy, copied, h('button', { type: 'button', onclick: close, autofocus: true }, 'Done')),
-        h('p', { class: 'hint' }, `Key “${created.name}”, prefix ${created.key_prefix}.`));
-    }, { fallbackFocus: focusBack });
   }
 
   function editDialog(k) {
@@ -138,6 +112,33 @@ export function render(main, { isCurrent }) {
   }
 
   load();
+}
+
+/** The one-time raw-key dialog, shared with the organizations page. */
+export function showRawKey(created, focusBack) {
+  openDialog('Your new API key', (close) => {
+    const key = field('API key', 'text', { readOnly: true, value: created.raw_key, class: 'mono', spellcheck: 'false', autocomplete: 'off' });
+    const copied = h('span', { class: 'copied', role: 'status' });
+    const copy = h('button', {
+      type: 'button',
+      class: 'secondary',
+      onclick: async () => {
+        try {
+          await navigator.clipboard.writeText(created.raw_key);
+          copied.textContent = 'Copied';
+        } catch {
+          key.input.select();
+          copied.textContent = 'Copy failed: the key is selected, press Ctrl+C (⌘C).';
+        }
+      },
+    }, 'Copy');
+    key.input.addEventListener('focus', () => key.input.select());
+    return h('div', {},
+      h('p', { class: 'warning' }, h('strong', {}, 'You will not see this key again'), '. Store it somewhere safe now; mintoken keeps only its hash.'),
+      key.wrap,
+      h('div', { class: 'actions' }, copy, copied, h('button', { type: 'button', onclick: close, autofocus: true }, 'Done')),
+      h('p', { class: 'hint' }, `Key “${created.name}”, prefix ${created.key_prefix}.`));
+  }, { fallbackFocus: focusBack });
 }
 
 function flags(k) {

@@ -47,6 +47,26 @@ struct FileConfig {
     /// Per-model price overrides: `[prices."gpt-4o"] input_per_mtok = 2.5, output_per_mtok = 10`.
     #[serde(default)]
     prices: BTreeMap<String, PriceOverride>,
+    /// `[billing.razorpay]` and `[billing.prices]` (docs/billing.md).
+    #[serde(default)]
+    billing: FileBilling,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileBilling {
+    #[serde(default)]
+    razorpay: FileRazorpay,
+    /// Price per plan in paise, over the defaults; 0 takes a plan off sale.
+    prices: Option<BTreeMap<String, u64>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileRazorpay {
+    key_id: Option<String>,
+    key_secret: Option<Secret<String>>,
+    base_url: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -91,7 +111,32 @@ pub struct Config {
     pub trusted_proxy_hops: u8,
     /// Accounts allowed to use the `/v1/admin/*` routes (lower-cased emails).
     pub admin_emails: Vec<String>,
+    /// Paid plans through Razorpay (SPEC §10).
+    pub billing: Billing,
 }
+
+/// Billing settings. Billing is on only when Razorpay credentials are configured.
+#[derive(Debug, Clone)]
+pub struct Billing {
+    /// `None`: not configured (both `key_id` and `key_secret` are needed).
+    pub razorpay: Option<Razorpay>,
+    /// Plans that can be bought, with their price in paise (INR).
+    pub prices: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Razorpay {
+    /// Public: the browser's Checkout needs it.
+    pub key_id: String,
+    pub key_secret: Secret<String>,
+    /// Without a trailing slash; `/v1/orders` is appended.
+    pub base_url: String,
+}
+
+/// Default prices in paise: ₹499 for pro, ₹1,999 for team.
+pub const DEFAULT_PRICES: [(&str, u64); 2] = [("pro", 49_900), ("team", 199_900)];
+/// Razorpay refuses orders under ₹1.00.
+const MIN_PRICE_PAISE: u64 = 100;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -147,6 +192,7 @@ impl Config {
             playground_allow_private_base_urls: file.playground_allow_private_base_urls.unwrap_or(false),
             trusted_proxy_hops: file.trusted_proxy_hops.unwrap_or(0),
             admin_emails: file.admin_emails.iter().map(|e| e.trim().to_lowercase()).collect(),
+            billing: billing(file.billing)?,
         };
         config.validate()?;
         Ok(config)
@@ -166,6 +212,26 @@ impl Config {
         {
             return Err(ConfigError::Invalid("jwt_secret must be at least 32 characters".into()));
         }
+        for (plan, paise) in &self.billing.prices {
+            if self.plans.get(plan).is_none() {
+                let known: Vec<_> = self.plans.names().collect();
+                return Err(ConfigError::Invalid(format!(
+                    "[billing.prices] names {plan:?}, which is not a plan; known plans: {}",
+                    known.join(", ")
+                )));
+            }
+            if *paise < MIN_PRICE_PAISE {
+                return Err(ConfigError::Invalid(format!(
+                    "[billing.prices] {plan} = {paise}: prices are in paise and Razorpay needs at least {MIN_PRICE_PAISE} (₹1.00)"
+                )));
+            }
+        }
+        if self.billing.prices.contains_key(&self.default_plan) {
+            return Err(ConfigError::Invalid(format!(
+                "[billing.prices] names {:?}, the plan new accounts start on (default_plan); it cannot be bought",
+                self.default_plan
+            )));
+        }
         for (what, d) in [
             ("access_token_ttl_secs", self.access_token_ttl),
             ("upstream_timeout_secs", self.upstream_timeout),
@@ -178,6 +244,42 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// Billing from the file, with `MINTOKEN_RAZORPAY_KEY_ID` / `MINTOKEN_RAZORPAY_KEY_SECRET`
+/// winning over it (secrets are kept off the command line, so there are no flags).
+fn billing(file: FileBilling) -> Result<Billing, ConfigError> {
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let key_id = env("MINTOKEN_RAZORPAY_KEY_ID").or(file.razorpay.key_id).filter(|v| !v.trim().is_empty());
+    let key_secret = env("MINTOKEN_RAZORPAY_KEY_SECRET")
+        .map(Secret::new)
+        .or(file.razorpay.key_secret)
+        .filter(|v| !v.expose().trim().is_empty());
+    let base_url = base_url(file.razorpay.base_url, "https://api.razorpay.com")?;
+    let razorpay = match (key_id, key_secret) {
+        (Some(key_id), Some(key_secret)) => Some(Razorpay { key_id: key_id.trim().to_owned(), key_secret, base_url }),
+        (None, None) => None,
+        (Some(_), None) => {
+            return Err(ConfigError::Invalid(
+                "[billing.razorpay] has key_id but no key_secret: set both (or MINTOKEN_RAZORPAY_KEY_SECRET), or neither to leave billing off".into(),
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(ConfigError::Invalid(
+                "[billing.razorpay] has key_secret but no key_id: set both (or MINTOKEN_RAZORPAY_KEY_ID), or neither to leave billing off".into(),
+            ));
+        }
+    };
+    // The file's entries override the defaults; 0 takes a plan off sale.
+    let mut prices: BTreeMap<String, u64> = DEFAULT_PRICES.iter().map(|(p, a)| ((*p).to_owned(), *a)).collect();
+    for (plan, paise) in file.prices.unwrap_or_default() {
+        if paise == 0 {
+            prices.remove(&plan);
+        } else {
+            prices.insert(plan, paise);
+        }
+    }
+    Ok(Billing { razorpay, prices })
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {

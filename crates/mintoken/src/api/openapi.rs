@@ -45,7 +45,9 @@ fn reason(status: u16) -> &'static str {
         422 => "A field of the wrong type or value, or an unknown field",
         429 => "Too many failed log-ins for this account; see Retry-After",
         500 => "Internal error; the server log has the details",
-        503 => "The database is unavailable; retry shortly",
+        502 => "An upstream service (Razorpay) refused, could not be reached or answered something unusable",
+        503 => "The database is unavailable, or the feature is not configured on this server",
+        504 => "An upstream service (Razorpay) did not answer in time",
         _ => "Error",
     }
 }

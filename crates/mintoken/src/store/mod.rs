@@ -7,6 +7,7 @@
 //! cached (`auth::key_cache`), usage is written in batches (`metering::usage`).
 
 mod analytics;
+mod billing;
 mod keys;
 mod rate;
 mod rules;
@@ -14,6 +15,7 @@ mod usage;
 mod users;
 
 pub use analytics::{CellQuery, RollupReport, UsageCell};
+pub use billing::{ORDER_CREATED, ORDER_PAID, Order, PaymentOutcome};
 pub use keys::{KeyRecord, KeySettings, NewKey};
 pub use rate::RateTotal;
 pub use usage::UsageSummaryRow;

@@ -108,9 +108,9 @@ pub async fn verify(
         ));
     }
     let order = state.store.order_of_user(order_id, &me.user.id).await?.ok_or_else(|| {
-        ApiError::not_found(format!(
-            "no order {order_id:?} on your account: create one with POST /v1/billing/razorpay/order"
-        ))
+        ApiError::not_found(
+            "no order with that razorpay_order_id on your account: create one with POST /v1/billing/razorpay/order",
+        )
     })?;
     let default_plan = state.config.default_plan.clone();
     let target = order.plan.clone();

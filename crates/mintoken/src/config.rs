@@ -358,4 +358,39 @@ mod tests {
         std::fs::write(&path, "[prices.\"x\"]\ninput_per_mtok = 1\n").unwrap();
         assert!(Config::load(&args).unwrap_err().to_string().contains("both"));
     }
+
+    #[test]
+    fn billing_needs_both_keys_and_sane_prices() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.toml");
+        let args =
+            ServeArgs { store: StoreArgs { config: Some(path.clone()), ..Default::default() }, ..Default::default() };
+        let load = |toml: &str| {
+            std::fs::write(&path, toml).unwrap();
+            Config::load(&args)
+        };
+        let c = load("").unwrap();
+        assert!(c.billing.razorpay.is_none());
+        assert_eq!(c.billing.prices, [("pro".to_owned(), 49_900), ("team".to_owned(), 199_900)].into());
+        let c = load("[billing.razorpay]\nkey_id = \"rzp_test_1\"\nkey_secret = \"s\"\nbase_url = \"http://fake/\"\n[billing.prices]\nteam = 0\nenterprise = 900000\n").unwrap();
+        let rp = c.billing.razorpay.unwrap();
+        assert_eq!(
+            (rp.key_id.as_str(), rp.key_secret.expose().as_str(), rp.base_url.as_str()),
+            ("rzp_test_1", "s", "http://fake")
+        );
+        assert_eq!(c.billing.prices, [("enterprise".to_owned(), 900_000), ("pro".to_owned(), 49_900)].into());
+        assert!(format!("{rp:?}").contains("[redacted]") && !format!("{rp:?}").contains("\"s\""));
+        for (toml, says) in [
+            ("[billing.razorpay]\nkey_id = \"rzp_test_1\"\n", "no key_secret"),
+            ("[billing.razorpay]\nkey_secret = \"s\"\n", "no key_id"),
+            ("[billing.prices]\ngold = 100\n", "not a plan"),
+            ("[billing.prices]\npro = 99\n", "at least 100"),
+            ("[billing.prices]\nfree = 100\n", "default_plan"),
+            ("[billing.razorpay]\nbase_url = \"ftp://x\"\n", "http://"),
+            ("[billing.razorpay]\nkey = \"x\"\n", "key"),
+        ] {
+            let e = load(toml).unwrap_err().to_string();
+            assert!(e.contains(says), "{toml}: {e}");
+        }
+    }
 }

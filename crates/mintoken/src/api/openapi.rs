@@ -28,6 +28,11 @@ pub async fn serve(State(state): State<SharedState>) -> Response {
     let mut doc = document();
     let plans: Vec<&str> = state.config.plans.names().collect();
     doc["components"]["schemas"]["SetPlanRequest"]["properties"]["plan"]["enum"] = json!(plans);
+    // Likewise the plans on sale (an empty `enum` is not valid JSON Schema: left open then).
+    let sold: Vec<&str> = state.config.billing.prices.keys().map(String::as_str).collect();
+    if !sold.is_empty() {
+        doc["components"]["schemas"]["OrderRequest"]["properties"]["plan"]["enum"] = json!(sold);
+    }
     ([(header::CONTENT_TYPE, "application/json")], doc.to_string()).into_response()
 }
 

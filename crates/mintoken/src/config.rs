@@ -161,6 +161,7 @@ impl Config {
         };
         let jwt_secret =
             std::env::var("MINTOKEN_JWT_SECRET").ok().filter(|s| !s.is_empty()).map(Secret::new).or(file.jwt_secret);
+        let billing = billing(file.billing, file.default_plan.as_deref().unwrap_or("free"))?;
         let config = Config {
             listen: args.listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8787))),
             data_dir: args.store.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from("./mintoken-data")),
@@ -192,7 +193,7 @@ impl Config {
             playground_allow_private_base_urls: file.playground_allow_private_base_urls.unwrap_or(false),
             trusted_proxy_hops: file.trusted_proxy_hops.unwrap_or(0),
             admin_emails: file.admin_emails.iter().map(|e| e.trim().to_lowercase()).collect(),
-            billing: billing(file.billing)?,
+            billing,
         };
         config.validate()?;
         Ok(config)
@@ -248,7 +249,7 @@ impl Config {
 
 /// Billing from the file, with `MINTOKEN_RAZORPAY_KEY_ID` / `MINTOKEN_RAZORPAY_KEY_SECRET`
 /// winning over it (secrets are kept off the command line, so there are no flags).
-fn billing(file: FileBilling) -> Result<Billing, ConfigError> {
+fn billing(file: FileBilling, default_plan: &str) -> Result<Billing, ConfigError> {
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     let key_id = env("MINTOKEN_RAZORPAY_KEY_ID").or(file.razorpay.key_id).filter(|v| !v.trim().is_empty());
     let key_secret = env("MINTOKEN_RAZORPAY_KEY_SECRET")
@@ -270,8 +271,11 @@ fn billing(file: FileBilling) -> Result<Billing, ConfigError> {
             ));
         }
     };
-    // The file's entries override the defaults; 0 takes a plan off sale.
-    let mut prices: BTreeMap<String, u64> = DEFAULT_PRICES.iter().map(|(p, a)| ((*p).to_owned(), *a)).collect();
+    // The file's entries override the defaults; 0 takes a plan off sale. A default price for
+    // the plan accounts start on is dropped (a deployment starting everyone on pro sells
+    // team only); naming that plan explicitly is refused by `validate`.
+    let mut prices: BTreeMap<String, u64> =
+        DEFAULT_PRICES.iter().filter(|(p, _)| *p != default_plan).map(|(p, a)| ((*p).to_owned(), *a)).collect();
     for (plan, paise) in file.prices.unwrap_or_default() {
         if paise == 0 {
             prices.remove(&plan);
@@ -379,6 +383,8 @@ mod tests {
             ("rzp_test_1", "s", "http://fake")
         );
         assert_eq!(c.billing.prices, [("enterprise".to_owned(), 900_000), ("pro".to_owned(), 49_900)].into());
+        let c = load("default_plan = \"pro\"\n").unwrap();
+        assert_eq!(c.billing.prices, [("team".to_owned(), 199_900)].into());
         assert!(format!("{rp:?}").contains("[redacted]") && !format!("{rp:?}").contains("\"s\""));
         for (toml, says) in [
             ("[billing.razorpay]\nkey_id = \"rzp_test_1\"\n", "no key_secret"),
@@ -386,6 +392,7 @@ mod tests {
             ("[billing.prices]\ngold = 100\n", "not a plan"),
             ("[billing.prices]\npro = 99\n", "at least 100"),
             ("[billing.prices]\nfree = 100\n", "default_plan"),
+            ("default_plan = \"pro\"\n[billing.prices]\npro = 100\n", "default_plan"),
             ("[billing.razorpay]\nbase_url = \"ftp://x\"\n", "http://"),
             ("[billing.razorpay]\nkey = \"x\"\n", "key"),
         ] {

@@ -45,32 +45,28 @@ async fn main() -> ExitCode {
         key_secret: args.razorpay_key_secret,
         ..Default::default()
     });
+    // The SIGTERM handler is in place before the banner: a script may stop the mock as
+    // soon as it has read it (without a handler, SIGTERM would kill it uncleanly).
+    #[cfg(unix)]
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
     // Scripts wait for this exact line before sending traffic.
     println!("mintoken-mock listening on {}", server.base_url());
-    shutdown_signal().await;
-    drop(server);
-    ExitCode::SUCCESS
-}
-
-/// Resolves on SIGINT or, on Unix, SIGTERM.
-async fn shutdown_signal() {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
+    match term {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
             }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
         }
     }
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
     }
+    drop(server);
+    ExitCode::SUCCESS
 }

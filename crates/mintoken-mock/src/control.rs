@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use crate::behavior::{Behavior, Fault};
 use crate::deliver::json_response;
+use crate::razorpay::RazorpaySettings;
 use crate::state::Shared;
 
 pub(crate) fn router() -> Router<Shared> {
@@ -19,6 +20,30 @@ pub(crate) fn router() -> Router<Shared> {
         .route("/_mock/behavior", post(set_behavior).get(get_behavior))
         .route("/_mock/requests", get(list_requests).delete(clear_requests))
         .route("/_mock/chunks", get(list_chunks))
+        .route("/_mock/razorpay", post(set_razorpay).get(get_razorpay))
+        .route("/_mock/razorpay/orders", get(list_razorpay_orders))
+}
+
+async fn set_razorpay(State(state): State<Shared>, body: Bytes) -> Response {
+    let settings: RazorpaySettings = match serde_json::from_slice(&body) {
+        Ok(s) => s,
+        Err(e) => return control_error(format!("invalid razorpay settings: {e}")),
+    };
+    if let Some(status) = settings.refuse_status
+        && StatusCode::from_u16(status).is_err()
+    {
+        return control_error(format!("invalid HTTP status {status}"));
+    }
+    state.set_razorpay(settings.clone());
+    json_response(StatusCode::OK, &json!({"ok": true, "razorpay": settings}))
+}
+
+async fn get_razorpay(State(state): State<Shared>) -> Response {
+    json_response(StatusCode::OK, &json!(state.razorpay()))
+}
+
+async fn list_razorpay_orders(State(state): State<Shared>) -> Response {
+    json_response(StatusCode::OK, &Value::Array(state.razorpay_orders()))
 }
 
 fn control_error(message: String) -> Response {

@@ -12,6 +12,7 @@
 //! | `POST /{v1,v1beta}/models/{model}:generateContent` | Gemini |
 //! | `POST /{v1,v1beta}/models/{model}:streamGenerateContent` | Gemini stream: SSE with `?alt=sse`, else a JSON array |
 //! | `POST /{v1,v1beta}/models/{model}:countTokens` | Gemini token counting |
+//! | `POST /v1/orders` | Razorpay Orders API (see [`RazorpaySettings`]) |
 //!
 //! Credentials are checked the way each provider does, but any non-empty key
 //! is accepted: `Authorization: Bearer …` for OpenAI (else 401), `x-api-key`
@@ -74,7 +75,9 @@
 //! as JSON), `GET /_mock/behavior`, `GET /_mock/requests` (JSON array of
 //! [`RecordedRequest`], bodies as UTF-8 text), `GET /_mock/chunks` (the chunk
 //! log with each event's bytes as text) and `DELETE /_mock/requests` (also
-//! clears the chunk log). They are not recorded.
+//! clears the chunk log), `POST /_mock/razorpay` (a [`RazorpaySettings`] as JSON),
+//! `GET /_mock/razorpay` and `GET /_mock/razorpay/orders` (the orders the fake Razorpay
+//! created). They are not recorded.
 //!
 //! [`Behavior::gzip`] makes every non-streamed answer gzip-encoded whatever the
 //! request asked for, like an upstream behind a compressing CDN.
@@ -89,6 +92,7 @@ mod gemini;
 mod openai;
 mod openai_chat;
 mod openai_responses;
+mod razorpay;
 mod record;
 mod reply;
 mod request;
@@ -97,5 +101,6 @@ mod state;
 mod tokens;
 
 pub use behavior::{Behavior, DEFAULT_REPLY, Fault, SKILL_MARKER};
+pub use razorpay::{RAZORPAY_KEY_ID, RAZORPAY_KEY_SECRET, RazorpaySettings};
 pub use record::{ChunkSent, RecordedRequest};
 pub use server::MockServer;

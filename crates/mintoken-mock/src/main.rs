@@ -7,9 +7,9 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use clap::Parser;
-use mintoken_mock::MockServer;
+use mintoken_mock::{MockServer, RazorpaySettings};
 
-/// Fake OpenAI / Anthropic / Gemini upstream for mintoken's tests and benchmarks.
+/// Fake OpenAI / Anthropic / Gemini upstream (and Razorpay Orders API) for mintoken's tests and benchmarks.
 #[derive(Parser)]
 #[command(version)]
 struct Args {
@@ -21,6 +21,12 @@ struct Args {
     /// without bound and add a lock per request.
     #[arg(long)]
     no_record: bool,
+    /// Key id the fake Razorpay (`POST /v1/orders`) accepts.
+    #[arg(long, default_value = mintoken_mock::RAZORPAY_KEY_ID)]
+    razorpay_key_id: String,
+    /// Key secret the fake Razorpay accepts.
+    #[arg(long, default_value = mintoken_mock::RAZORPAY_KEY_SECRET)]
+    razorpay_key_secret: String,
 }
 
 #[tokio::main]
@@ -34,32 +40,33 @@ async fn main() -> ExitCode {
         }
     };
     server.set_recording(!args.no_record);
+    server.set_razorpay(RazorpaySettings {
+        key_id: args.razorpay_key_id,
+        key_secret: args.razorpay_key_secret,
+        ..Default::default()
+    });
+    // The SIGTERM handler is in place before the banner: a script may stop the mock as
+    // soon as it has read it (without a handler, SIGTERM would kill it uncleanly).
+    #[cfg(unix)]
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
     // Scripts wait for this exact line before sending traffic.
     println!("mintoken-mock listening on {}", server.base_url());
-    shutdown_signal().await;
-    drop(server);
-    ExitCode::SUCCESS
-}
-
-/// Resolves on SIGINT or, on Unix, SIGTERM.
-async fn shutdown_signal() {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
+    match term {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
             }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
         }
     }
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
     }
+    drop(server);
+    ExitCode::SUCCESS
 }

@@ -19,9 +19,10 @@ use tokio::task::JoinHandle;
 
 use crate::behavior::Behavior;
 use crate::deliver::json_response;
+use crate::razorpay::RazorpaySettings;
 use crate::record::{ChunkSent, RecordedRequest};
 use crate::state::Shared;
-use crate::{anthropic, control, gemini, openai_chat, openai_responses};
+use crate::{anthropic, control, gemini, openai_chat, openai_responses, razorpay};
 
 /// Largest request body read (and recorded). Far above anything a test sends,
 /// but bounded so a runaway client cannot exhaust memory.
@@ -115,6 +116,21 @@ impl MockServer {
         self.state.chunk_log()
     }
 
+    /// Sets the fake Razorpay's key pair and faults.
+    pub fn set_razorpay(&self, settings: RazorpaySettings) {
+        self.state.set_razorpay(settings);
+    }
+
+    /// The fake Razorpay's current settings.
+    pub fn razorpay(&self) -> RazorpaySettings {
+        self.state.razorpay()
+    }
+
+    /// Every order the fake Razorpay created, as it answered them, oldest first.
+    pub fn razorpay_orders(&self) -> Vec<serde_json::Value> {
+        self.state.razorpay_orders()
+    }
+
     /// Streams currently being served; drops back once a client goes away.
     pub fn open_streams(&self) -> usize {
         self.state.open_streams()
@@ -145,6 +161,7 @@ pub(crate) fn router(state: Shared) -> Router {
         .route("/v1/messages/count_tokens", post(anthropic::count_tokens))
         .route("/v1/models/{target}", post(gemini::handle))
         .route("/v1beta/models/{target}", post(gemini::handle))
+        .route("/v1/orders", post(razorpay::create_order))
         .fallback(unknown_route)
         .layer(middleware::from_fn_with_state(state.clone(), record));
     api.merge(control::router()).with_state(state)
@@ -189,7 +206,8 @@ fn recorded(parts: &axum::http::request::Parts, bytes: &Bytes) -> RecordedReques
 async fn unknown_route(request: Request) -> Response {
     let message = format!(
         "Unknown request URL: {} {}. The mock serves /v1/chat/completions, /v1/responses, \
-         /v1/messages, /v1/messages/count_tokens and /{{v1,v1beta}}/models/{{model}}:{{generateContent,streamGenerateContent}}.",
+         /v1/messages, /v1/messages/count_tokens, /{{v1,v1beta}}/models/{{model}}:{{generateContent,streamGenerateContent}} \
+         and (Razorpay) /v1/orders.",
         request.method(),
         request.uri().path()
     );

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
 use crate::behavior::Behavior;
+use crate::razorpay::RazorpaySettings;
 use crate::record::{ChunkSent, RecordedRequest};
 
 /// Cheap-to-clone handle on the mock's state.
@@ -28,6 +29,9 @@ struct Inner {
     not_recording: AtomicBool,
     /// Requests seen while not recording: their indexes, so they stay unique.
     unrecorded: AtomicUsize,
+    /// The fake Razorpay's key pair and faults, and the orders it created.
+    razorpay: Mutex<RazorpaySettings>,
+    razorpay_orders: Mutex<Vec<serde_json::Value>>,
 }
 
 /// A panicking test thread must not make every later lock fail: the data
@@ -101,6 +105,22 @@ impl Shared {
     pub(crate) fn stream_guard(&self) -> StreamGuard {
         self.0.open_streams.fetch_add(1, Ordering::SeqCst);
         StreamGuard(self.clone())
+    }
+
+    pub(crate) fn razorpay(&self) -> RazorpaySettings {
+        lock(&self.0.razorpay).clone()
+    }
+
+    pub(crate) fn set_razorpay(&self, settings: RazorpaySettings) {
+        *lock(&self.0.razorpay) = settings;
+    }
+
+    pub(crate) fn add_razorpay_order(&self, order: serde_json::Value) {
+        lock(&self.0.razorpay_orders).push(order);
+    }
+
+    pub(crate) fn razorpay_orders(&self) -> Vec<serde_json::Value> {
+        lock(&self.0.razorpay_orders).clone()
     }
 
     /// Next response number (1, 2, …), used to build unique response ids.

@@ -211,3 +211,57 @@ async fn answers_are_shorter_when_the_skill_marker_is_present() {
     .await;
     assert_eq!(chat["choices"][0]["message"]["content"], mintoken_mock::DEFAULT_REPLY);
 }
+
+/// The fake Razorpay: Basic auth against its key pair, a Razorpay-shaped order, the
+/// order remembered, and the faults set over HTTP.
+#[tokio::test]
+async fn fake_razorpay_creates_orders_and_refuses_on_demand() {
+    use base64::Engine;
+    let server = MockServer::start().await;
+    let base = server.base_url();
+    let basic = |id: &str, secret: &str| {
+        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}")))
+    };
+    let good = basic(mintoken_mock::RAZORPAY_KEY_ID, mintoken_mock::RAZORPAY_KEY_SECRET);
+    let order = json!({"amount": 49900, "currency": "INR", "receipt": "r1", "notes": {"plan": "pro"}});
+    let (status, answer) = post_json(&format!("{base}/v1/orders"), &[("authorization", &good)], &order).await;
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer["id"].as_str().unwrap().starts_with("order_"), "{answer}");
+    assert_eq!((answer["entity"].as_str(), answer["status"].as_str()), (Some("order"), Some("created")));
+    assert_eq!((answer["amount"].as_u64(), answer["amount_due"].as_u64()), (Some(49900), Some(49900)));
+    assert_eq!(answer["receipt"], "r1");
+    assert_eq!(answer["notes"]["plan"], "pro");
+    assert_eq!(server.razorpay_orders(), vec![answer.clone()]);
+    assert_eq!(server.last_request().unwrap().header("authorization"), Some(good.as_str()));
+
+    let wrong = basic(mintoken_mock::RAZORPAY_KEY_ID, "nope");
+    let (status, answer) = post_json(&format!("{base}/v1/orders"), &[("authorization", &wrong)], &order).await;
+    assert_eq!(status, 401);
+    assert_eq!(answer["error"]["description"], "Authentication failed");
+    let (status, _) = post_json(&format!("{base}/v1/orders"), &[], &order).await;
+    assert_eq!(status, 401);
+    let (status, answer) =
+        post_json(&format!("{base}/v1/orders"), &[("authorization", &good)], &json!({"amount": 5, "currency": "INR"}))
+            .await;
+    assert_eq!(status, 400, "{answer}");
+
+    let (status, _) = post_json(
+        &format!("{base}/_mock/razorpay"),
+        &[],
+        &json!({"key_id": "rzp_test_other", "key_secret": "s3cret", "refuse_status": 500}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let other = basic("rzp_test_other", "s3cret");
+    let (status, _) = post_json(&format!("{base}/v1/orders"), &[("authorization", &other)], &order).await;
+    assert_eq!(status, 500);
+    let (status, _) =
+        post_json(&format!("{base}/_mock/razorpay"), &[], &json!({"key_id": "rzp_test_other", "key_secret": "s3cret"}))
+            .await;
+    assert_eq!(status, 200);
+    let (status, answer) = post_json(&format!("{base}/v1/orders"), &[("authorization", &other)], &order).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(server.razorpay_orders().len(), 2);
+    let (status, _) = post_json(&format!("{base}/_mock/razorpay"), &[], &json!({"refuse_status": 1000})).await;
+    assert_eq!(status, 400);
+}

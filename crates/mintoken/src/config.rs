@@ -47,6 +47,26 @@ struct FileConfig {
     /// Per-model price overrides: `[prices."gpt-4o"] input_per_mtok = 2.5, output_per_mtok = 10`.
     #[serde(default)]
     prices: BTreeMap<String, PriceOverride>,
+    /// `[billing.razorpay]` and `[billing.prices]` (docs/billing.md).
+    #[serde(default)]
+    billing: FileBilling,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileBilling {
+    #[serde(default)]
+    razorpay: FileRazorpay,
+    /// Price per plan in paise, over the defaults; 0 takes a plan off sale.
+    prices: Option<BTreeMap<String, u64>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileRazorpay {
+    key_id: Option<String>,
+    key_secret: Option<Secret<String>>,
+    base_url: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -91,7 +111,32 @@ pub struct Config {
     pub trusted_proxy_hops: u8,
     /// Accounts allowed to use the `/v1/admin/*` routes (lower-cased emails).
     pub admin_emails: Vec<String>,
+    /// Paid plans through Razorpay (SPEC §10).
+    pub billing: Billing,
 }
+
+/// Billing settings. Billing is on only when Razorpay credentials are configured.
+#[derive(Debug, Clone)]
+pub struct Billing {
+    /// `None`: not configured (both `key_id` and `key_secret` are needed).
+    pub razorpay: Option<Razorpay>,
+    /// Plans that can be bought, with their price in paise (INR).
+    pub prices: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Razorpay {
+    /// Public: the browser's Checkout needs it.
+    pub key_id: String,
+    pub key_secret: Secret<String>,
+    /// Without a trailing slash; `/v1/orders` is appended.
+    pub base_url: String,
+}
+
+/// Default prices in paise: ₹499 for pro, ₹1,999 for team.
+pub const DEFAULT_PRICES: [(&str, u64); 2] = [("pro", 49_900), ("team", 199_900)];
+/// Razorpay refuses orders under ₹1.00.
+const MIN_PRICE_PAISE: u64 = 100;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -116,6 +161,7 @@ impl Config {
         };
         let jwt_secret =
             std::env::var("MINTOKEN_JWT_SECRET").ok().filter(|s| !s.is_empty()).map(Secret::new).or(file.jwt_secret);
+        let billing = billing(file.billing, file.default_plan.as_deref().unwrap_or("free"))?;
         let config = Config {
             listen: args.listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8787))),
             data_dir: args.store.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from("./mintoken-data")),
@@ -147,6 +193,7 @@ impl Config {
             playground_allow_private_base_urls: file.playground_allow_private_base_urls.unwrap_or(false),
             trusted_proxy_hops: file.trusted_proxy_hops.unwrap_or(0),
             admin_emails: file.admin_emails.iter().map(|e| e.trim().to_lowercase()).collect(),
+            billing,
         };
         config.validate()?;
         Ok(config)
@@ -166,6 +213,26 @@ impl Config {
         {
             return Err(ConfigError::Invalid("jwt_secret must be at least 32 characters".into()));
         }
+        for (plan, paise) in &self.billing.prices {
+            if self.plans.get(plan).is_none() {
+                let known: Vec<_> = self.plans.names().collect();
+                return Err(ConfigError::Invalid(format!(
+                    "[billing.prices] names {plan:?}, which is not a plan; known plans: {}",
+                    known.join(", ")
+                )));
+            }
+            if *paise < MIN_PRICE_PAISE {
+                return Err(ConfigError::Invalid(format!(
+                    "[billing.prices] {plan} = {paise}: prices are in paise and Razorpay needs at least {MIN_PRICE_PAISE} (₹1.00)"
+                )));
+            }
+        }
+        if self.billing.prices.contains_key(&self.default_plan) {
+            return Err(ConfigError::Invalid(format!(
+                "[billing.prices] names {:?}, the plan new accounts start on (default_plan); it cannot be bought",
+                self.default_plan
+            )));
+        }
         for (what, d) in [
             ("access_token_ttl_secs", self.access_token_ttl),
             ("upstream_timeout_secs", self.upstream_timeout),
@@ -178,6 +245,45 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// Billing from the file, with `MINTOKEN_RAZORPAY_KEY_ID` / `MINTOKEN_RAZORPAY_KEY_SECRET`
+/// winning over it (secrets are kept off the command line, so there are no flags).
+fn billing(file: FileBilling, default_plan: &str) -> Result<Billing, ConfigError> {
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let key_id = env("MINTOKEN_RAZORPAY_KEY_ID").or(file.razorpay.key_id).filter(|v| !v.trim().is_empty());
+    let key_secret = env("MINTOKEN_RAZORPAY_KEY_SECRET")
+        .map(Secret::new)
+        .or(file.razorpay.key_secret)
+        .filter(|v| !v.expose().trim().is_empty());
+    let base_url = base_url(file.razorpay.base_url, "https://api.razorpay.com")?;
+    let razorpay = match (key_id, key_secret) {
+        (Some(key_id), Some(key_secret)) => Some(Razorpay { key_id: key_id.trim().to_owned(), key_secret, base_url }),
+        (None, None) => None,
+        (Some(_), None) => {
+            return Err(ConfigError::Invalid(
+                "[billing.razorpay] has key_id but no key_secret: set both (or MINTOKEN_RAZORPAY_KEY_SECRET), or neither to leave billing off".into(),
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(ConfigError::Invalid(
+                "[billing.razorpay] has key_secret but no key_id: set both (or MINTOKEN_RAZORPAY_KEY_ID), or neither to leave billing off".into(),
+            ));
+        }
+    };
+    // The file's entries override the defaults; 0 takes a plan off sale. A default price for
+    // the plan accounts start on is dropped (a deployment starting everyone on pro sells
+    // team only); naming that plan explicitly is refused by `validate`.
+    let mut prices: BTreeMap<String, u64> =
+        DEFAULT_PRICES.iter().filter(|(p, _)| *p != default_plan).map(|(p, a)| ((*p).to_owned(), *a)).collect();
+    for (plan, paise) in file.prices.unwrap_or_default() {
+        if paise == 0 {
+            prices.remove(&plan);
+        } else {
+            prices.insert(plan, paise);
+        }
+    }
+    Ok(Billing { razorpay, prices })
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
@@ -255,5 +361,43 @@ mod tests {
         assert!(Config::load(&args).unwrap_err().to_string().contains("bogus"));
         std::fs::write(&path, "[prices.\"x\"]\ninput_per_mtok = 1\n").unwrap();
         assert!(Config::load(&args).unwrap_err().to_string().contains("both"));
+    }
+
+    #[test]
+    fn billing_needs_both_keys_and_sane_prices() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.toml");
+        let args =
+            ServeArgs { store: StoreArgs { config: Some(path.clone()), ..Default::default() }, ..Default::default() };
+        let load = |toml: &str| {
+            std::fs::write(&path, toml).unwrap();
+            Config::load(&args)
+        };
+        let c = load("").unwrap();
+        assert!(c.billing.razorpay.is_none());
+        assert_eq!(c.billing.prices, [("pro".to_owned(), 49_900), ("team".to_owned(), 199_900)].into());
+        let c = load("[billing.razorpay]\nkey_id = \"rzp_test_1\"\nkey_secret = \"s\"\nbase_url = \"http://fake/\"\n[billing.prices]\nteam = 0\nenterprise = 900000\n").unwrap();
+        let rp = c.billing.razorpay.unwrap();
+        assert_eq!(
+            (rp.key_id.as_str(), rp.key_secret.expose().as_str(), rp.base_url.as_str()),
+            ("rzp_test_1", "s", "http://fake")
+        );
+        assert_eq!(c.billing.prices, [("enterprise".to_owned(), 900_000), ("pro".to_owned(), 49_900)].into());
+        let c = load("default_plan = \"pro\"\n").unwrap();
+        assert_eq!(c.billing.prices, [("team".to_owned(), 199_900)].into());
+        assert!(format!("{rp:?}").contains("[redacted]") && !format!("{rp:?}").contains("\"s\""));
+        for (toml, says) in [
+            ("[billing.razorpay]\nkey_id = \"rzp_test_1\"\n", "no key_secret"),
+            ("[billing.razorpay]\nkey_secret = \"s\"\n", "no key_id"),
+            ("[billing.prices]\ngold = 100\n", "not a plan"),
+            ("[billing.prices]\npro = 99\n", "at least 100"),
+            ("[billing.prices]\nfree = 100\n", "default_plan"),
+            ("default_plan = \"pro\"\n[billing.prices]\npro = 100\n", "default_plan"),
+            ("[billing.razorpay]\nbase_url = \"ftp://x\"\n", "http://"),
+            ("[billing.razorpay]\nkey = \"x\"\n", "key"),
+        ] {
+            let e = load(toml).unwrap_err().to_string();
+            assert!(e.contains(says), "{toml}: {e}");
+        }
     }
 }

@@ -8,6 +8,7 @@ pub mod admin;
 pub mod analytics;
 pub mod api;
 pub mod auth;
+pub mod billing;
 pub mod cache_sync;
 pub mod cli;
 pub mod cli_api;

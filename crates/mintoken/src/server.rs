@@ -43,6 +43,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The providers' base URLs, parsed.
     pub upstream_bases: proxy::upstream::BaseUrls,
+    /// The client for Razorpay's Orders API.
+    pub billing: crate::billing::razorpay::Client,
 }
 
 pub type SharedState = Arc<AppState>;
@@ -215,6 +217,7 @@ impl Server {
         let state = Arc::new(AppState {
             upstream,
             playground: crate::playground::Playground::new(&config),
+            billing: crate::billing::razorpay::Client::new(&config),
             jwt: JwtKeys::new(&secret),
             config,
             store,

@@ -14,7 +14,7 @@ mod common;
 
 use common::{TestApp, chat_body};
 use mintoken::cli::LogFormat;
-use mintoken_mock::{Behavior, Fault};
+use mintoken_mock::{Behavior, Fault, RazorpaySettings};
 use serde_json::{Value, json};
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -168,9 +168,20 @@ async fn unreachable_upstream_server(dir: &std::path::Path, database_url: Option
 async fn no_secret_reaches_the_database_logs_metrics_or_other_answers() {
     let logs = captured_logs();
     tracing::debug!("log capture is on");
-    let app =
-        TestApp::start_with("admin_emails = [\"canary@example.com\"]\n[plans.free]\nrequests_per_minute = 1000\n")
-            .await;
+    let razorpay_secret = Canary::new("Razorpay key secret", format!("rzp-secret-canary-{}", random(24)), 18);
+    let app = TestApp::start_with(&format!(
+        "admin_emails = [\"canary@example.com\"]\n[plans.free]\nrequests_per_minute = 1000\n\
+         [billing.razorpay]\nkey_id = \"rzp_test_canary\"\nkey_secret = \"{}\"\nbase_url = \"$MOCK_BASE_URL\"\n",
+        razorpay_secret.value
+    ))
+    .await;
+    let fake_razorpay = |key_secret: &str, refuse_status, malformed| RazorpaySettings {
+        key_id: "rzp_test_canary".to_owned(),
+        key_secret: key_secret.to_owned(),
+        refuse_status,
+        malformed,
+    };
+    app.mock.set_razorpay(fake_razorpay(&razorpay_secret.value, None, false));
 
     let provider = Canary::new("provider key", format!("sk-canary-{}", random(32)), 10);
     let password = Canary::new("password", format!("pw-canary-{}", random(24)), 10);
@@ -544,6 +555,41 @@ async fn no_secret_reaches_the_database_logs_metrics_or_other_answers() {
     }
     dead.state.usage.flush().await;
 
+    // ---- billing: the Razorpay key secret signs, and reaches Razorpay only ----
+    let (s, _) = run.call("billing config", run.get("/v1/billing/razorpay/config").bearer_auth(&token), &[]).await;
+    assert_eq!(s, 200);
+    let (http, base) = (run.app.http.clone(), run.app.base.clone());
+    let order = |plan: &str| {
+        http.post(format!("{base}/v1/billing/razorpay/order")).bearer_auth(&token).json(&json!({"plan": plan}))
+    };
+    let (s, body) = run.call("billing order", order("pro"), &[]).await;
+    assert_eq!(s, 200, "{body}");
+    let order_id = serde_json::from_str::<Value>(&body).unwrap()["order_id"].as_str().unwrap().to_owned();
+    let verify = |signature: &str| {
+        http.post(format!("{base}/v1/billing/razorpay/verify")).bearer_auth(&token).json(&json!({
+            "razorpay_order_id": order_id, "razorpay_payment_id": "pay_Canary000001", "razorpay_signature": signature}))
+    };
+    let good = common::razorpay_signature(&razorpay_secret.value, &order_id, "pay_Canary000001");
+    let (s, _) = run.call("billing verify, wrong signature", verify(&good.replace('a', "b")), &[]).await;
+    assert_eq!(s, 400);
+    let (s, body) = run.call("billing verify", verify(&good), &[]).await;
+    assert_eq!(s, 200, "{body}");
+    let (s, _) = run.call("billing verify, replayed", verify(&good), &[]).await;
+    assert_eq!(s, 200);
+    for (label, settings) in [
+        ("billing order, Razorpay 401", fake_razorpay(&razorpay_secret.value, Some(401), false)),
+        ("billing order, Razorpay 500", fake_razorpay(&razorpay_secret.value, Some(500), false)),
+        ("billing order, another key pair", fake_razorpay("rotated", None, false)),
+        ("billing order, malformed answer", fake_razorpay(&razorpay_secret.value, None, true)),
+    ] {
+        run.app.mock.set_razorpay(settings);
+        let (s, body) = run.call(label, order("team"), &[]).await;
+        assert_eq!(s, 502, "{label}: {body}");
+    }
+    // It did reach Razorpay, in the Basic credentials: the search below would find it.
+    let basic = run.app.mock.requests().into_iter().rev().find(|r| r.path == "/v1/orders").unwrap();
+    assert!(basic.header("authorization").unwrap().starts_with("Basic "));
+
     // ---- log out, then metrics ----
     let (s, _) = run.call("logout", run.post("/v1/auth/logout").bearer_auth(&token), &[]).await;
     assert_eq!(s, 204);
@@ -555,7 +601,7 @@ async fn no_secret_reaches_the_database_logs_metrics_or_other_answers() {
     assert!(metrics.contains("mintoken_"), "{metrics}");
 
     // ---- scan ----
-    let mut canaries = vec![provider, password, wrong_password, short_password, bogus_key];
+    let mut canaries = vec![provider, password, wrong_password, short_password, bogus_key, razorpay_secret];
     for raw in &raw_keys {
         canaries.push(Canary::new("raw mintoken key", raw.clone(), 12));
     }

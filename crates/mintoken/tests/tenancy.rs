@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::{TestApp, chat_body};
+use common::{TestApp, billing_toml, chat_body};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 
@@ -29,7 +29,9 @@ struct Row {
     method: &'static str,
     /// The route as `protected_routes` writes it (checked by the coverage guard).
     route: &'static str,
-    /// The request B sends; `{a_key}`, `{a_rule}`, `{a_email}` stand for A's resources.
+    /// The request B sends; `{a_key}`, `{a_rule}`, `{a_email}`, `{a_order}` stand for A's
+    /// resources (in the path and the body), `{a_order_sig}` for a valid Razorpay
+    /// signature of a payment of A's order.
     path: &'static str,
     body: Option<Value>,
     expect: Expect,
@@ -73,6 +75,23 @@ fn rows() -> Vec<Row> {
             "/v1/admin/users/{a_email}/plan",
             Some(json!({"plan": "enterprise"})),
             Refused(&[403]),
+        ),
+        row("GET", "/v1/billing/razorpay/config", "/v1/billing/razorpay/config", None, OwnOnly(200)),
+        row(
+            "POST",
+            "/v1/billing/razorpay/order",
+            "/v1/billing/razorpay/order",
+            Some(json!({"plan": "pro"})),
+            OwnOnly(200),
+        ),
+        // A genuine payment of A's order, presented by B: must not pay it or upgrade B.
+        row(
+            "POST",
+            "/v1/billing/razorpay/verify",
+            "/v1/billing/razorpay/verify",
+            Some(json!({"razorpay_order_id": "{a_order}", "razorpay_payment_id": "pay_TenancyB0001",
+                        "razorpay_signature": "{a_order_sig}"})),
+            Refused(NOT_YOURS),
         ),
         row("GET", "/v1/analytics/summary", "/v1/analytics/summary", None, OwnOnly(200)),
         row("GET", "/v1/analytics/summary", "/v1/analytics/summary?key_id={a_key}", None, Refused(BAD_FILTER)),
@@ -181,6 +200,7 @@ async fn snapshot(app: &TestApp, token: &str, a: &AccountA) -> String {
     out.push_str(&format!("{:?}\n", store.list_org_keys(&a.org_id).await.unwrap()));
     out.push_str(&format!("{:?}\n", store.org_members(&a.org_id).await.unwrap()));
     out.push_str(&format!("{:?}\n", store.org_invitations(&a.org_id).await.unwrap()));
+    out.push_str(&format!("{:?}\n", store.orders_of_user(&a.user_id).await.unwrap()));
     out
 }
 
@@ -195,17 +215,19 @@ struct AccountA {
     org_key_id: String,
     org_key_prefix: String,
     invitation_id: String,
+    order_id: String,
 }
 
 impl AccountA {
     /// Strings that would betray A's data in an answer to B.
-    fn identifiers(&self) -> [&str; 12] {
+    fn identifiers(&self) -> [&str; 13] {
         [
             &self.org_id,
             &self.org_key_id,
             &self.org_key_prefix,
             &self.invitation_id,
             "a-only-org-7c1e",
+            &self.order_id,
             &self.user_id,
             &self.email,
             &self.key_id,
@@ -224,14 +246,20 @@ impl AccountA {
             .replace("{a_org_key}", &self.org_key_id)
             .replace("{a_org}", &self.org_id)
             .replace("{a_invitation}", &self.invitation_id)
+            .replace(
+                "{a_order_sig}",
+                &common::razorpay_signature(mintoken_mock::RAZORPAY_KEY_SECRET, &self.order_id, "pay_TenancyB0001"),
+            )
+            .replace("{a_order}", &self.order_id)
     }
 }
 
 #[tokio::test]
 async fn no_management_route_lets_one_tenant_read_or_change_another() {
-    let app = TestApp::start_with(
-        "admin_emails = [\"root@example.com\"]\n[plans.free]\nmax_orgs = 2\nmax_members_per_org = 5\n",
-    )
+    let app = TestApp::start_with(&format!(
+        "admin_emails = [\"root@example.com\"]\n[plans.free]\nmax_orgs = 2\nmax_members_per_org = 5\n{}",
+        billing_toml()
+    ))
     .await;
     let (a_token, a_key) = app.user_with_key("alice@example.com").await;
     let (status, rule) = app
@@ -242,6 +270,8 @@ async fn no_management_route_lets_one_tenant_read_or_change_another() {
         )
         .await;
     assert_eq!(status, 201, "{rule}");
+    let (status, order) = app.post_json("/v1/billing/razorpay/order", Some(&a_token), json!({"plan": "pro"})).await;
+    assert_eq!(status, 200, "{order}");
     let raw_key = a_key["raw_key"].as_str().unwrap().to_owned();
     let (status, org) = app.post_json("/v1/orgs", Some(&a_token), json!({"name": "a-only-org-7c1e"})).await;
     assert_eq!(status, 201, "{org}");
@@ -268,6 +298,7 @@ async fn no_management_route_lets_one_tenant_read_or_change_another() {
         org_key_id: org_key["id"].as_str().unwrap().to_owned(),
         org_key_prefix: org_key["key_prefix"].as_str().unwrap().to_owned(),
         invitation_id: invitation["id"].as_str().unwrap().to_owned(),
+        order_id: order["order_id"].as_str().unwrap().to_owned(),
     };
     let before = snapshot(&app, &a_token, &a).await;
 

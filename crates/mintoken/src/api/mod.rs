@@ -4,6 +4,7 @@
 
 mod analytics;
 pub(crate) mod auth_routes;
+mod billing;
 pub mod body;
 pub mod error;
 mod keys;
@@ -244,6 +245,40 @@ pub fn operations() -> Vec<Operation> {
                 AccessToken,
                 "Set an account's plan (administrators only)",
                 put(plan::set_plan),
+            )
+        },
+        Operation {
+            success: (200, Some(schema::<types::BillingConfigView>)),
+            ..op(
+                Method::GET,
+                "/v1/billing/razorpay/config",
+                AccessToken,
+                "Whether plans can be bought here, Razorpay's public key id and the prices",
+                get(billing::config),
+            )
+        },
+        Operation {
+            request: body::<types::OrderRequest>(),
+            success: (200, Some(schema::<types::OrderCreated>)),
+            errors: &[409, 502, 504],
+            ..op(
+                Method::POST,
+                "/v1/billing/razorpay/order",
+                AccessToken,
+                "Create a Razorpay order for a plan upgrade, to pay in Razorpay Checkout",
+                post(billing::create_order),
+            )
+        },
+        Operation {
+            request: body::<types::VerifyRequest>(),
+            success: (200, Some(schema::<types::PaymentVerified>)),
+            errors: &[404, 409],
+            ..op(
+                Method::POST,
+                "/v1/billing/razorpay/verify",
+                AccessToken,
+                "Verify a Razorpay Checkout payment and upgrade the plan (at most once per payment)",
+                post(billing::verify),
             )
         },
         Operation {

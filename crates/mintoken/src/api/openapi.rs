@@ -28,6 +28,11 @@ pub async fn serve(State(state): State<SharedState>) -> Response {
     let mut doc = document();
     let plans: Vec<&str> = state.config.plans.names().collect();
     doc["components"]["schemas"]["SetPlanRequest"]["properties"]["plan"]["enum"] = json!(plans);
+    // Likewise the plans on sale (an empty `enum` is not valid JSON Schema: left open then).
+    let sold: Vec<&str> = state.config.billing.prices.keys().map(String::as_str).collect();
+    if !sold.is_empty() {
+        doc["components"]["schemas"]["OrderRequest"]["properties"]["plan"]["enum"] = json!(sold);
+    }
     ([(header::CONTENT_TYPE, "application/json")], doc.to_string()).into_response()
 }
 
@@ -45,7 +50,9 @@ fn reason(status: u16) -> &'static str {
         422 => "A field of the wrong type or value, or an unknown field",
         429 => "Too many failed log-ins for this account; see Retry-After",
         500 => "Internal error; the server log has the details",
-        503 => "The database is unavailable; retry shortly",
+        502 => "An upstream service (Razorpay) refused, could not be reached or answered something unusable",
+        503 => "The database is unavailable, or the feature is not configured on this server",
+        504 => "An upstream service (Razorpay) did not answer in time",
         _ => "Error",
     }
 }

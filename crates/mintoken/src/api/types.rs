@@ -540,3 +540,77 @@ impl RequestBody for KeyCreateRequest {
         "org_id",
     ];
 }
+
+/// `POST /v1/billing/razorpay/order`.
+#[allow(dead_code)]
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrderRequest {
+    /// A plan that can be bought (by default `pro` or `team`; see
+    /// `GET /v1/billing/razorpay/config`), higher than the account's current plan.
+    pub plan: String,
+}
+
+impl RequestBody for OrderRequest {
+    const FIELDS: &'static [&'static str] = &["plan"];
+}
+
+/// An order created at Razorpay: what Razorpay Checkout is opened with.
+#[derive(Serialize, JsonSchema)]
+pub struct OrderCreated {
+    /// Razorpay's order id (`order_…`): Checkout's `order_id`.
+    pub order_id: String,
+    /// In paise.
+    pub amount: u64,
+    /// Always `INR`.
+    pub currency: &'static str,
+    /// Razorpay's public key id: Checkout's `key`.
+    pub key_id: String,
+    pub plan: String,
+}
+
+/// `POST /v1/billing/razorpay/verify`: the three fields Razorpay Checkout's success
+/// handler receives, passed on as they are.
+#[allow(dead_code)]
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyRequest {
+    #[schemars(length(min = 1, max = 64), pattern(r"^[A-Za-z0-9_]+$"))]
+    pub razorpay_order_id: String,
+    #[schemars(length(min = 1, max = 64), pattern(r"^[A-Za-z0-9_]+$"))]
+    pub razorpay_payment_id: String,
+    /// Hex HMAC-SHA256 of `order_id|payment_id` with the key secret.
+    #[schemars(length(min = 1, max = 128))]
+    pub razorpay_signature: String,
+}
+
+impl RequestBody for VerifyRequest {
+    const FIELDS: &'static [&'static str] = &["razorpay_order_id", "razorpay_payment_id", "razorpay_signature"];
+}
+
+/// A verified payment. Presenting the same payment again answers the same.
+#[derive(Serialize, JsonSchema)]
+pub struct PaymentVerified {
+    /// Always `paid`.
+    pub status: &'static str,
+    /// The plan the order bought; the account is on it from its next request (or stays
+    /// on a higher plan it already had).
+    pub plan: String,
+    pub order_id: String,
+    pub payment_id: String,
+}
+
+/// `GET /v1/billing/razorpay/config`: what the dashboard needs to offer upgrades. Never
+/// the key secret.
+#[derive(Serialize, JsonSchema)]
+pub struct BillingConfigView {
+    /// False when the server has no Razorpay credentials: plans are then set by an
+    /// operator (`mintoken users set-plan`).
+    pub configured: bool,
+    /// Razorpay's public key id; null when not configured.
+    pub key_id: Option<String>,
+    /// Always `INR`.
+    pub currency: &'static str,
+    /// Plans that can be bought and their price in paise.
+    pub prices: std::collections::BTreeMap<String, u64>,
+}

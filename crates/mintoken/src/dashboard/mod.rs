@@ -17,10 +17,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use std::sync::LazyLock;
 
-/// The policy of every dashboard response. `connect-src 'self'`: the page talks to this
-/// server only (the playground's provider calls are made by the server).
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
-img-src 'self' data:; font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; \
+/// The policy of every dashboard response. The page talks to this server only (the
+/// playground's provider calls are made by the server) — except Razorpay Checkout, which
+/// the Plan page loads from `checkout.razorpay.com` when the user clicks an upgrade
+/// button, and which runs in a frame from `api.razorpay.com` (docs/billing.md).
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self' https://checkout.razorpay.com; \
+style-src 'self'; img-src 'self' data: https://cdn.razorpay.com; font-src 'self'; \
+connect-src 'self' https://api.razorpay.com https://lumberjack.razorpay.com; \
+frame-src https://api.razorpay.com https://checkout.razorpay.com; object-src 'none'; base-uri 'none'; \
 form-action 'self'; frame-ancestors 'none'";
 
 struct Asset {
@@ -108,6 +112,11 @@ fn with_security_headers(mut response: Response) -> Response {
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(HeaderName::from_static("cross-origin-opener-policy"), HeaderValue::from_static("same-origin"));
+    // `allow-popups`: Razorpay Checkout opens bank and 3-D Secure pages in pop-ups that
+    // report back to it; nothing can still open this page and keep a handle on it.
+    headers.insert(
+        HeaderName::from_static("cross-origin-opener-policy"),
+        HeaderValue::from_static("same-origin-allow-popups"),
+    );
     response
 }

@@ -7,6 +7,7 @@
 //! cached (`auth::key_cache`), usage is written in batches (`metering::usage`).
 
 mod analytics;
+mod billing;
 mod keys;
 mod orgs;
 mod rate;
@@ -15,6 +16,7 @@ mod usage;
 mod users;
 
 pub use analytics::{CellQuery, RollupReport, UsageCell, UsageScope};
+pub use billing::{ORDER_CREATED, ORDER_PAID, Order, PaymentOutcome};
 pub use keys::{KeyRecord, KeySettings, NewKey};
 pub use orgs::{Invitation, Member, Org, OrgOfUser, OrgOwner, OrgRole};
 pub use rate::RateTotal;

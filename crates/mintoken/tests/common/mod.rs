@@ -93,7 +93,8 @@ impl TestApp {
         let mock = MockServer::start().await;
         let dir = tempfile::tempdir().expect("temp dir");
         let config_path = dir.path().join("mintoken.toml");
-        std::fs::write(&config_path, toml).expect("write config");
+        // `$MOCK_BASE_URL` in the TOML stands for the mock (e.g. the fake Razorpay's base_url).
+        std::fs::write(&config_path, toml.replace("$MOCK_BASE_URL", &mock.base_url())).expect("write config");
         let args = ServeArgs {
             store: StoreArgs { config: Some(config_path), data_dir: Some(dir.path().join("data")), database_url },
             listen: Some("127.0.0.1:0".parse().unwrap()),
@@ -177,6 +178,24 @@ impl TestApp {
         let id = self.user_id(email).await;
         self.server.state.store.usage_of_user(&id, 1000).await.unwrap()
     }
+}
+
+/// Billing pointed at the mock's fake Razorpay with its default key pair.
+pub fn billing_toml() -> String {
+    format!(
+        "[billing.razorpay]\nkey_id = \"{}\"\nkey_secret = \"{}\"\nbase_url = \"$MOCK_BASE_URL\"\n",
+        mintoken_mock::RAZORPAY_KEY_ID,
+        mintoken_mock::RAZORPAY_KEY_SECRET
+    )
+}
+
+/// What Razorpay Checkout hands the browser after a payment: hex HMAC-SHA256 of
+/// `order_id|payment_id` with the key secret. Computed here, not with mintoken's own
+/// code, so a mistake there cannot cancel out.
+pub fn razorpay_signature(key_secret: &str, order_id: &str, payment_id: &str) -> String {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key_secret.as_bytes());
+    let tag = ring::hmac::sign(&key, format!("{order_id}|{payment_id}").as_bytes());
+    tag.as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 pub fn chat_body() -> Value {

@@ -70,7 +70,8 @@ pub fn error_statuses(op: &Operation) -> Vec<u16> {
         statuses.push(400);
     }
     if op.path.contains('{') {
-        statuses.push(404);
+        // 400: a path parameter that is not UTF-8 or holds control characters.
+        statuses.extend([400, 404]);
     }
     if op.path != "/openapi.json" {
         statuses.extend([500, 503]);
@@ -79,6 +80,10 @@ pub fn error_statuses(op: &Operation) -> Vec<u16> {
     statuses.dedup();
     statuses
 }
+
+/// What every path parameter must match (`body::PathParam` answers 400 otherwise): ids and
+/// emails never hold control characters.
+const NO_CONTROL_CHARACTERS: &str = r"^[^\x00-\x1f\x7f-\x9f]+$";
 
 /// Path parameters in a route template: `/v1/auth/keys/{id}` → `id`.
 pub fn path_params(path: &str) -> Vec<&str> {
@@ -104,8 +109,8 @@ pub fn document() -> Value {
             .into_iter()
             .map(|name| {
                 let schema = match name {
-                    "email" => json!({ "type": "string", "format": "email" }),
-                    _ => json!({ "type": "string", "minLength": 1 }),
+                    "email" => json!({ "type": "string", "format": "email", "pattern": NO_CONTROL_CHARACTERS }),
+                    _ => json!({ "type": "string", "minLength": 1, "pattern": NO_CONTROL_CHARACTERS }),
                 };
                 json!({ "name": name, "in": "path", "required": true, "schema": schema })
             })

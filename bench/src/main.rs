@@ -51,12 +51,15 @@ enum Command {
         #[command(flatten)]
         target: Targets,
     },
-    /// Added latency at concurrency 1, non-streaming, rounds alternating sides.
+    /// Added latency at concurrency 1 (or, with --stream, the first byte), rounds alternating sides.
     Latency {
         #[command(flatten)]
         target: Targets,
         #[arg(long, value_enum)]
         api: Api,
+        /// Streamed requests, timed to the first body byte.
+        #[arg(long)]
+        stream: bool,
         #[arg(long, default_value_t = 500)]
         warmup: usize,
         #[arg(long, default_value_t = 5)]
@@ -246,8 +249,8 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             let result = setup::run(&target.ctx()).await?;
             (target, result)
         }
-        Command::Latency { target, api, warmup, rounds, per_round } => {
-            let result = latency::run(&target.ctx(), api, warmup, rounds, per_round).await?;
+        Command::Latency { target, api, stream, warmup, rounds, per_round } => {
+            let result = latency::run(&target.ctx(), api, stream, warmup, rounds, per_round).await?;
             (target, result)
         }
         Command::Load { target, api, concurrency, secs, warmup_secs } => {

@@ -175,6 +175,8 @@ pub enum StartError {
     Listen { addr: SocketAddr, source: std::io::Error },
     #[error("JWT secret: {0}")]
     Secret(std::io::Error),
+    #[error("cannot start the usage writer's thread: {0}")]
+    UsageWriter(std::io::Error),
     /// A base URL or the TLS setup of the upstream client.
     #[error("{0}")]
     Upstream(String),
@@ -210,7 +212,8 @@ impl Server {
         let clock = crate::clock::Clock::default();
         let quota = Arc::new(QuotaCounters::new(store.clone(), clock.clone()));
         let metrics = Arc::new(Metrics::default());
-        let (usage, writer) = UsageWriter::start(store.clone(), quota.clone(), metrics.clone());
+        let (usage, writer) =
+            UsageWriter::start(store.clone(), quota.clone(), metrics.clone()).map_err(StartError::UsageWriter)?;
         let keys = KeyCache::new(store.clone());
         let rules = RuleCache::new(store.clone());
         let retention = crate::analytics::retention::spawn(store.clone(), config.usage_retention_days);

@@ -1,5 +1,10 @@
 //! The usage pipeline: request handlers hand records to a bounded channel and return;
-//! one writer task stores them in batches. A flush message travels through the same
+//! one writer stores them in batches, on a thread of its own with its own small runtime.
+//! Each batch is several round trips to the database (begin, inserts, counters, commit);
+//! as a task among the request tasks, the writer waited behind them for every one, and a
+//! saturated instance stored fewer rows than it served: at concurrency 256 on one core,
+//! two records in three overflowed the queue (docs/BENCHMARKS.md). On its own thread it
+//! waits for the database only. A flush message travels through the same
 //! channel, so "flushed" means every record sent before it is in the database — that
 //! is how graceful shutdown loses nothing. Recording also moves the in-memory quota
 //! counter forward at once, so the next request's quota check sees it.
@@ -97,15 +102,34 @@ impl UsageSink {
 }
 
 pub struct UsageWriter {
-    task: tokio::task::JoinHandle<()>,
+    /// Sent by `finish`: ends the writer where it waits (as aborting a task would), and
+    /// with it its thread. Dropped unsent (a server dropped without shutdown), the writer
+    /// goes on until every sink is gone, as a spawned task would.
+    stop: oneshot::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
 }
 
 impl UsageWriter {
-    pub fn start(store: Store, quota: Arc<QuotaCounters>, metrics: Arc<Metrics>) -> (UsageSink, UsageWriter) {
+    /// Starts the writer's thread; fails only when the system cannot start a thread.
+    pub fn start(
+        store: Store,
+        quota: Arc<QuotaCounters>,
+        metrics: Arc<Metrics>,
+    ) -> std::io::Result<(UsageSink, UsageWriter)> {
         let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
-        let task = tokio::spawn(run(store, quota.clone(), rx));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let writer_quota = quota.clone();
+        let thread = std::thread::Builder::new().name("mintoken-usage".to_owned()).spawn(move || {
+            runtime.block_on(async move {
+                tokio::select! {
+                    () = run(store, writer_quota, rx) => {}
+                    Ok(()) = stopped => {}
+                }
+            });
+        })?;
         let sink = UsageSink { tx, quota, dropped: Arc::default(), full_logged: Arc::default(), metrics };
-        (sink, UsageWriter { task })
+        Ok((sink, UsageWriter { stop, thread }))
     }
 
     /// Flushes what was queued and stops, once every sink clone is dropped or after
@@ -118,8 +142,10 @@ impl UsageWriter {
             );
         }
         drop(sink);
-        self.task.abort();
-        let _ = self.task.await;
+        let _ = self.stop.send(());
+        let thread = self.thread;
+        // Joining blocks: off the runtime's workers.
+        let _ = tokio::task::spawn_blocking(move || thread.join()).await;
     }
 }
 

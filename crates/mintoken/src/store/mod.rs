@@ -12,6 +12,7 @@ mod keys;
 mod orgs;
 mod rate;
 mod rules;
+mod sqlite_threads;
 mod usage;
 mod users;
 
@@ -109,6 +110,8 @@ impl Store {
                             "PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
                         )
                         .await?;
+                        // The connection's worker thread exists by now.
+                        sqlite_threads::yield_to_requests();
                         Ok(())
                     })
                 })

@@ -319,6 +319,21 @@ pub async fn json_exchange(
     Ok((status, serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null)))
 }
 
+/// The value of an unlabelled series in a server's `GET /metrics` (Prometheus text).
+pub async fn metric(addr: SocketAddr, name: &str) -> Result<f64, String> {
+    let request = Request::builder()
+        .uri("/metrics")
+        .header(header::HOST, addr.to_string())
+        .body(Full::new(Bytes::new()))
+        .map_err(|e| format!("building /metrics: {e}"))?;
+    let (_, response) = Conn::open(addr).await?.send(request).await?;
+    let bytes = response.into_body().collect().await.map_err(|e| format!("reading /metrics: {e}"))?.to_bytes();
+    let text = String::from_utf8_lossy(&bytes);
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .ok_or_else(|| format!("/metrics has no {name}"))
+}
+
 fn check_status(status: http::StatusCode, body: &[u8]) -> Result<(), String> {
     if status == http::StatusCode::OK { Ok(()) } else { Err(status_error(status, body)) }
 }

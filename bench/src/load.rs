@@ -2,14 +2,15 @@
 //! connection, send back to back for a fixed time, first to the mock, then
 //! through mintoken. Requests started in the warm-up window are not counted.
 //! Memory is sampled during each run (the mock's on the direct side,
-//! mintoken's on the other) and once more after the last run has settled.
+//! mintoken's on the other) and once more after the last run has settled, when
+//! mintoken's count of usage records it had to drop is read too.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::client::{Conn, Endpoint};
+use crate::client::{self, Conn, Endpoint};
 use crate::payload::{Api, chat_body};
 use crate::rss::{Sampler, max_mb, rss_mb};
 use crate::stats::Tally;
@@ -37,6 +38,9 @@ pub async fn run(ctx: &Ctx, api: Api, levels: &[usize], secs: f64, warmup_secs: 
         results.push(level);
     }
     tokio::time::sleep(SETTLE).await;
+    // Every request through mintoken must leave a usage row: a writer that cannot keep up
+    // with a saturated instance shows here as records its bounded queue dropped.
+    let dropped = client::metric(ctx.mintoken.addr, "mintoken_usage_records_dropped_total").await?;
     Ok(json!({
         "scenario": "load",
         "api": api.as_str(),
@@ -44,6 +48,7 @@ pub async fn run(ctx: &Ctx, api: Api, levels: &[usize], secs: f64, warmup_secs: 
         "levels": results,
         "mintoken_rss_after_mb": ctx.mintoken_pid.and_then(rss_mb),
         "settle_secs": SETTLE.as_secs(),
+        "usage_records_dropped": dropped,
     }))
 }
 

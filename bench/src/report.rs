@@ -245,6 +245,12 @@ fn throughput(out: &mut String, load: &Value, failures: &mut Vec<String>) {
         );
         count_errors(&format!("load c={c}"), level, failures);
     }
+    if let Some(dropped) = load["usage_records_dropped"].as_f64() {
+        let _ = writeln!(out, "\nUsage records mintoken dropped (its queue full) over these runs: {dropped}.");
+        if dropped > 0.0 {
+            failures.push(format!("load: mintoken dropped {dropped} usage records"));
+        }
+    }
 }
 
 fn streaming(out: &mut String, layout: &str, results: &[Value], failures: &mut Vec<String>) {

@@ -37,7 +37,7 @@ async fn run() {
     let store = Store::open(&config).await.expect("store");
     let clock = Clock::default();
     let quota = Arc::new(QuotaCounters::new(store.clone(), clock.clone()));
-    let (usage, writer) = UsageWriter::start(store.clone(), quota.clone(), Default::default()).expect("writer");
+    let (usage, writer) = UsageWriter::start(&config, quota.clone(), Default::default()).expect("writer");
     let rate = RateLimiter::new(clock.clone());
     let users: Vec<String> = (0..ACCOUNTS).map(|i| format!("user-{i:04}-0000-0000-0000-000000000000")).collect();
     // Load every counter once, as the first request of each account does.

@@ -213,7 +213,7 @@ impl Server {
         let quota = Arc::new(QuotaCounters::new(store.clone(), clock.clone()));
         let metrics = Arc::new(Metrics::default());
         let (usage, writer) =
-            UsageWriter::start(store.clone(), quota.clone(), metrics.clone()).map_err(StartError::UsageWriter)?;
+            UsageWriter::start(&config, quota.clone(), metrics.clone()).map_err(StartError::UsageWriter)?;
         let keys = KeyCache::new(store.clone());
         let rules = RuleCache::new(store.clone());
         let retention = crate::analytics::retention::spawn(store.clone(), config.usage_retention_days);

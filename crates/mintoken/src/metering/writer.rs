@@ -4,12 +4,13 @@
 //! as a task among the request tasks, the writer waited behind them for every one, and a
 //! saturated instance stored fewer rows than it served: at concurrency 256 on one core,
 //! two records in three overflowed the queue (docs/BENCHMARKS.md). On its own thread it
-//! waits for the database only. A flush message travels through the same
+//! waits for the database only, through a connection of its own. A flush message travels through the same
 //! channel, so "flushed" means every record sent before it is in the database — that
 //! is how graceful shutdown loses nothing. Recording also moves the in-memory quota
 //! counter forward at once, so the next request's quota check sees it.
 
 use super::{QuotaCounters, UsageRecord};
+use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::store::Store;
 use std::sync::Arc;
@@ -110,20 +111,22 @@ pub struct UsageWriter {
 }
 
 impl UsageWriter {
-    /// Starts the writer's thread; fails only when the system cannot start a thread.
+    /// Starts the writer's thread, which opens its own connection to the database
+    /// [`Store::open`] prepared; fails only when the system cannot start a thread.
     pub fn start(
-        store: Store,
+        config: &Config,
         quota: Arc<QuotaCounters>,
         metrics: Arc<Metrics>,
     ) -> std::io::Result<(UsageSink, UsageWriter)> {
         let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
         let (stop, stopped) = oneshot::channel::<()>();
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let config = config.clone();
         let writer_quota = quota.clone();
         let thread = std::thread::Builder::new().name("mintoken-usage".to_owned()).spawn(move || {
             runtime.block_on(async move {
                 tokio::select! {
-                    () = run(store, writer_quota, rx) => {}
+                    () = async { run(connect(&config).await, writer_quota, rx).await } => {}
                     Ok(()) = stopped => {}
                 }
             });
@@ -146,6 +149,22 @@ impl UsageWriter {
         let thread = self.thread;
         // Joining blocks: off the runtime's workers.
         let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+    }
+}
+
+/// The writer's connection, retried with backoff while the database is unreachable
+/// (records wait in the queue meanwhile, as they do for any outage).
+async fn connect(config: &Config) -> Store {
+    let mut delay = Duration::from_millis(100);
+    loop {
+        match Store::open_for_usage_writer(config).await {
+            Ok(store) => return store,
+            Err(e) => {
+                tracing::warn!(error = %e, "the usage writer cannot connect to the database; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(MAX_RETRY_DELAY);
+            }
+        }
     }
 }
 

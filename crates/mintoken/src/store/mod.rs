@@ -12,7 +12,6 @@ mod keys;
 mod orgs;
 mod rate;
 mod rules;
-mod sqlite_threads;
 mod usage;
 mod users;
 
@@ -80,6 +79,10 @@ pub enum Backend {
     Postgres,
 }
 
+/// Connections of the main SQLite pool: requests read keys and rules through it, the
+/// management API writes; usage has a connection of its own.
+const SQLITE_CONNECTIONS: u32 = 4;
+
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
@@ -89,6 +92,20 @@ pub struct Store {
 impl Store {
     /// Opens (creating when needed) the configured database and applies migrations.
     pub async fn open(config: &Config) -> Result<Store, StoreError> {
+        let store = Store::connect(config, SQLITE_CONNECTIONS, config.database_max_connections).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// One more connection to the database [`Store::open`] prepared, for the usage writer,
+    /// which runs on a thread and runtime of its own (`metering/writer.rs`): opened there,
+    /// it belongs to that runtime (a PostgreSQL connection's socket is driven by the runtime
+    /// that opened it), and the writer never waits for a connection the requests hold.
+    pub async fn open_for_usage_writer(config: &Config) -> Result<Store, StoreError> {
+        Store::connect(config, 1, 1).await
+    }
+
+    async fn connect(config: &Config, sqlite_max: u32, postgres_max: u32) -> Result<Store, StoreError> {
         install_default_drivers();
         let url = match &config.database_url {
             Some(url) => url.clone(),
@@ -103,29 +120,25 @@ impl Store {
             // SQLite allows one writer; WAL lets readers proceed alongside it and the busy
             // timeout turns brief lock contention into a wait instead of an error.
             Backend::Sqlite => options
-                .max_connections(4)
+                .max_connections(sqlite_max)
                 .after_connect(|conn, _| {
                     Box::pin(async move {
                         conn.execute(
                             "PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
                         )
                         .await?;
-                        // The connection's worker thread exists by now.
-                        sqlite_threads::yield_to_requests();
                         Ok(())
                     })
                 })
                 .connect(&url)
                 .await
                 .map_err(StoreError::Database)?,
-            Backend::Postgres => options.max_connections(config.database_max_connections).connect(&url).await?,
+            Backend::Postgres => options.max_connections(postgres_max).connect(&url).await?,
         };
         if backend == Backend::Sqlite {
             pool.execute("PRAGMA journal_mode = WAL;").await?;
         }
-        let store = Store { pool, backend };
-        store.migrate().await?;
-        Ok(store)
+        Ok(Store { pool, backend })
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {

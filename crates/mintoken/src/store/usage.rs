@@ -6,22 +6,30 @@ use crate::metering::quota::month_start_ms;
 use sqlx::Row;
 
 /// Rows per `INSERT` statement, largest first: a batch is cut into chunks of these
-/// sizes, so only three statement texts exist per backend and all stay prepared. Small
-/// on purpose: while SQLite runs a statement it holds a core, and on a small machine a
-/// request waiting for that core waits for the whole statement (with 32 rows the p99 at
-/// concurrency 1 on one core was ~50–150 µs worse, docs/BENCHMARKS.md).
-const USAGE_CHUNKS: [usize; 3] = [8, 4, 1];
+/// sizes, so only three statement texts exist per backend and all stay prepared.
+/// Small on SQLite: while SQLite runs a statement it holds a core, and on a small machine
+/// a request waiting for that core waits for the whole statement (with 32 rows the p99 at
+/// concurrency 1 on one core was ~50–150 µs worse, docs/BENCHMARKS.md). Larger on
+/// PostgreSQL, whose work runs in the server's processes: there each statement is a
+/// network round trip, and 8-row statements made a 512-row batch 64 of them.
+const fn usage_chunk_sizes(backend: super::Backend) -> [usize; 3] {
+    match backend {
+        super::Backend::Sqlite => [8, 4, 1],
+        super::Backend::Postgres => [64, 8, 1],
+    }
+}
 const USAGE_COLUMNS: usize = 21;
 
 /// The `INSERT INTO usage_events … VALUES (…), (…)` statement for `rows` rows (one of
-/// [`USAGE_CHUNKS`]), built once. Many rows per statement because each statement is a
-/// round trip to SQLite's worker thread or to PostgreSQL: row by row, that dominated the
+/// [`usage_chunk_sizes`]), built once. Many rows per statement because each statement is
+/// a round trip to SQLite's worker thread or to PostgreSQL: row by row, that dominated the
 /// writer's cost. Placeholders are positional `?` on SQLite (numbered ones make SQLite
 /// look each name up, quadratic in their number) and `$n` on PostgreSQL.
 fn insert_usage_sql(backend: super::Backend, rows: usize) -> &'static str {
     use std::sync::OnceLock;
-    static SQL: [[OnceLock<String>; USAGE_CHUNKS.len()]; 2] = [const { [const { OnceLock::new() }; 3] }; 2];
-    let size = USAGE_CHUNKS.iter().position(|&n| n == rows).unwrap_or(USAGE_CHUNKS.len() - 1);
+    static SQL: [[OnceLock<String>; 3]; 2] = [const { [const { OnceLock::new() }; 3] }; 2];
+    let sizes = usage_chunk_sizes(backend);
+    let size = sizes.iter().position(|&n| n == rows).unwrap_or(sizes.len() - 1);
     let postgres = backend == super::Backend::Postgres;
     SQL[usize::from(postgres)][size].get_or_init(|| {
         use std::fmt::Write;
@@ -30,7 +38,7 @@ fn insert_usage_sql(backend: super::Backend, rows: usize) -> &'static str {
              intensity, intensity_reason, status, input_tokens, output_tokens, skill_tokens, \
              context_tokens_before, context_tokens_after, duration_ms, upstream_ms, streamed, usage_source, holdout, org_id) VALUES ",
         );
-        for row in 0..USAGE_CHUNKS[size] {
+        for row in 0..sizes[size] {
             sql.push_str(if row == 0 { "(" } else { ", (" });
             for column in 0..USAGE_COLUMNS {
                 sql.push_str(if column == 0 { "" } else { ", " });
@@ -46,10 +54,10 @@ fn insert_usage_sql(backend: super::Backend, rows: usize) -> &'static str {
     })
 }
 
-/// Cuts `batch` into chunks of the [`USAGE_CHUNKS`] sizes.
-fn usage_chunks<T>(mut batch: &[T]) -> impl Iterator<Item = &[T]> {
+/// Cuts `batch` into chunks of the backend's [`usage_chunk_sizes`].
+fn usage_chunks<T>(backend: super::Backend, mut batch: &[T]) -> impl Iterator<Item = &[T]> {
     std::iter::from_fn(move || {
-        let size = USAGE_CHUNKS.into_iter().find(|&n| n <= batch.len())?;
+        let size = usage_chunk_sizes(backend).into_iter().find(|&n| n <= batch.len())?;
         let (chunk, rest) = batch.split_at(size);
         batch = rest;
         Some(chunk)
@@ -64,7 +72,7 @@ impl Store {
             return Ok(());
         }
         let mut tx = self.pool.begin().await?;
-        for rows in usage_chunks(batch) {
+        for rows in usage_chunks(self.backend, batch) {
             let mut insert = sqlx::query(sqlx::AssertSqlSafe(insert_usage_sql(self.backend, rows.len())));
             for r in rows {
                 insert = insert
@@ -238,6 +246,7 @@ mod tests {
         let pg = insert_usage_sql(crate::store::Backend::Postgres, 8);
         assert!(pg.ends_with(", $166, $167, $168)"), "{pg}");
         assert_eq!(pg.matches('$').count(), 168);
+        assert_eq!(insert_usage_sql(crate::store::Backend::Postgres, 64).matches('$').count(), 64 * 21);
         let sqlite = insert_usage_sql(crate::store::Backend::Sqlite, 4);
         assert_eq!(sqlite.matches('?').count(), 84);
         assert_eq!(insert_usage_sql(crate::store::Backend::Sqlite, 1).matches('?').count(), 21);
@@ -246,8 +255,13 @@ mod tests {
     #[test]
     fn batches_are_cut_into_the_fixed_chunk_sizes() {
         let batch: Vec<u32> = (0..23).collect();
-        let sizes: Vec<usize> = usage_chunks(&batch).map(<[u32]>::len).collect();
+        let sqlite = crate::store::Backend::Sqlite;
+        let sizes: Vec<usize> = usage_chunks(sqlite, &batch).map(<[u32]>::len).collect();
         assert_eq!(sizes, [8, 8, 4, 1, 1, 1]);
-        assert_eq!(usage_chunks(&batch).flatten().count(), 23);
+        assert_eq!(usage_chunks(sqlite, &batch).flatten().count(), 23);
+        let batch: Vec<u32> = (0..141).collect();
+        let postgres = crate::store::Backend::Postgres;
+        let sizes: Vec<usize> = usage_chunks(postgres, &batch).map(<[u32]>::len).collect();
+        assert_eq!(sizes, [64, 64, 8, 1, 1, 1, 1, 1]);
     }
 }

@@ -4,10 +4,11 @@
 //! as a task among the request tasks, the writer waited behind them for every one, and a
 //! saturated instance stored fewer rows than it served: at concurrency 256 on one core,
 //! two records in three overflowed the queue (docs/BENCHMARKS.md). On its own thread it
-//! waits for the database only, through a connection of its own. A flush message travels through the same
-//! channel, so "flushed" means every record sent before it is in the database — that
-//! is how graceful shutdown loses nothing. Recording also moves the in-memory quota
-//! counter forward at once, so the next request's quota check sees it.
+//! waits for the database only, through a connection of its own, and it wakes once per
+//! batch, not once per record. A flush message travels through the same channel, so
+//! "flushed" means every record sent before it is in the database — that is how
+//! graceful shutdown loses nothing. Recording also moves the in-memory quota counter
+//! forward at once, so the next request's quota check sees it.
 
 use super::{QuotaCounters, UsageRecord};
 use crate::config::Config;
@@ -16,7 +17,7 @@ use crate::store::Store;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 
 /// Records waiting beyond this are dropped (and logged): memory stays bounded even if
 /// the database is unreachable for a long time. At ~500 bytes a record, about 32 MB.
@@ -25,8 +26,10 @@ const CHANNEL_CAPACITY: usize = 65_536;
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
 /// How long shutdown waits for queued records to reach the database.
 const FINISH_TIMEOUT: Duration = Duration::from_secs(15);
+/// Rows per transaction; a longer queue is written as several.
 const MAX_BATCH: usize = 512;
-/// How long a record may wait for companions before its batch is written.
+/// How long a record may wait for companions before its batch is written (the writer
+/// sleeps this long after the first record of a batch arrives).
 const BATCH_WINDOW: Duration = Duration::from_millis(100);
 
 enum Message {
@@ -44,6 +47,8 @@ pub struct UsageSink {
     dropped: Arc<AtomicU64>,
     full_logged: Arc<AtomicBool>,
     metrics: Arc<Metrics>,
+    /// Ends the writer's wait for a batch to gather: a flush's caller is waiting.
+    wake: Arc<Notify>,
 }
 
 impl UsageSink {
@@ -97,6 +102,7 @@ impl UsageSink {
     pub async fn flush(&self) {
         let (done, wait) = oneshot::channel();
         if self.tx.send(Message::Flush(done)).await.is_ok() {
+            self.wake.notify_one();
             let _ = wait.await;
         }
     }
@@ -123,15 +129,17 @@ impl UsageWriter {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         let config = config.clone();
         let writer_quota = quota.clone();
+        let wake = Arc::new(Notify::new());
+        let writer_wake = wake.clone();
         let thread = std::thread::Builder::new().name("mintoken-usage".to_owned()).spawn(move || {
             runtime.block_on(async move {
                 tokio::select! {
-                    () = async { run(connect(&config).await, writer_quota, rx).await } => {}
+                    () = async { run(connect(&config).await, writer_quota, rx, writer_wake).await } => {}
                     Ok(()) = stopped => {}
                 }
             });
         })?;
-        let sink = UsageSink { tx, quota, dropped: Arc::default(), full_logged: Arc::default(), metrics };
+        let sink = UsageSink { tx, quota, dropped: Arc::default(), full_logged: Arc::default(), metrics, wake };
         Ok((sink, UsageWriter { stop, thread }))
     }
 
@@ -168,33 +176,47 @@ async fn connect(config: &Config) -> Store {
     }
 }
 
-async fn run(store: Store, quota: Arc<QuotaCounters>, mut rx: mpsc::Receiver<Message>) {
+async fn run(store: Store, quota: Arc<QuotaCounters>, mut rx: mpsc::Receiver<Message>, wake: Arc<Notify>) {
     let mut batch: Vec<UsageRecord> = Vec::with_capacity(MAX_BATCH);
+    let mut waiters = Vec::new();
     while let Some(first) = rx.recv().await {
-        let mut waiters = Vec::new();
-        let deadline = tokio::time::Instant::now() + BATCH_WINDOW;
-        let mut next = Some(first);
-        while let Some(message) = next.take() {
-            match message {
-                Message::Record(r) => batch.push(*r),
-                // A flush ends the batch now: its caller is waiting.
-                Message::Flush(done) => {
-                    waiters.push(done);
-                    break;
+        let flushing = matches!(first, Message::Flush(_));
+        take(first, &mut batch, &mut waiters);
+        if !flushing {
+            // Let the batch gather without taking its records one by one: while nothing
+            // polls the channel, a record sent wakes no one. Taken one at a time, every
+            // request woke this thread (a system call and two context switches each).
+            tokio::select! {
+                () = tokio::time::sleep(BATCH_WINDOW) => {}
+                () = wake.notified() => {}
+            }
+        }
+        // Everything queued now, in batches of at most MAX_BATCH.
+        loop {
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(message) => take(message, &mut batch, &mut waiters),
+                    Err(_) => break,
                 }
             }
-            if batch.len() >= MAX_BATCH {
+            let full = batch.len() >= MAX_BATCH;
+            write_with_retry(&store, &quota, &mut batch).await;
+            if !full {
                 break;
             }
-            // A timeout ends the batch just like a closed channel does.
-            next = tokio::time::timeout_at(deadline, rx.recv()).await.ok().flatten();
         }
-        write_with_retry(&store, &quota, &mut batch).await;
-        for w in waiters {
+        // Every record sent before each flush was queued before it, so it is written.
+        for w in waiters.drain(..) {
             let _ = w.send(());
         }
     }
-    write_with_retry(&store, &quota, &mut batch).await;
+}
+
+fn take(message: Message, batch: &mut Vec<UsageRecord>, waiters: &mut Vec<oneshot::Sender<()>>) {
+    match message {
+        Message::Record(r) => batch.push(*r),
+        Message::Flush(done) => waiters.push(done),
+    }
 }
 
 /// Writes the batch, retrying with backoff (capped at [`MAX_RETRY_DELAY`]) for as long

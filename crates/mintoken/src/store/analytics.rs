@@ -319,3 +319,31 @@ struct MonthKey {
     month_start: i64,
     cell: CellKey,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::StoreArgs;
+    use crate::config::Config;
+
+    /// Each scope's usage rows are found through an index, the org one partial (only
+    /// org keys' rows are in it, migration 0009): a condition the partial index cannot
+    /// serve would make every org report scan the whole table.
+    #[tokio::test]
+    async fn each_usage_scope_is_read_through_an_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let args = StoreArgs { data_dir: Some(dir.path().to_owned()), ..Default::default() };
+        let store = Store::open(&Config::for_store(&args).unwrap()).await.unwrap();
+        for (scope, index) in
+            [(UsageScope::Personal("u"), "usage_events_user_time"), (UsageScope::Org("o"), "usage_events_org_time")]
+        {
+            let sql = format!(
+                "EXPLAIN QUERY PLAN SELECT output_tokens FROM usage_events WHERE {} AND created_at >= $2",
+                scope.condition(1)
+            );
+            let plan = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(scope.id()).bind(0i64).fetch_all(&store.pool).await;
+            let plan: Vec<String> = plan.unwrap().iter().map(|r| r.try_get("detail").unwrap()).collect();
+            assert!(plan.iter().any(|step| step.contains(&format!("USING INDEX {index} "))), "{scope:?}: {plan:?}");
+        }
+    }
+}

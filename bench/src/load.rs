@@ -1,6 +1,7 @@
 //! Throughput under concurrency: `C` workers, each with its own keep-alive
-//! connection, send back to back for a fixed time, first to the mock, then
-//! through mintoken. Requests started in the warm-up window are not counted.
+//! connection, send back to back for a fixed time, to the mock and through
+//! mintoken in alternating rounds. Requests started in a round's warm-up are not
+//! counted.
 //! Memory is sampled during each run (the mock's on the direct side,
 //! mintoken's on the other) and once more after the last run has settled, when
 //! mintoken's count of usage records it had to drop is read too.
@@ -20,19 +21,38 @@ const RSS_EVERY: Duration = Duration::from_millis(250);
 /// Time given to mintoken after the load to release what it can.
 const SETTLE: Duration = Duration::from_secs(5);
 
-pub async fn run(ctx: &Ctx, api: Api, levels: &[usize], secs: f64, warmup_secs: f64) -> Result<Value, String> {
+pub async fn run(
+    ctx: &Ctx,
+    api: Api,
+    levels: &[usize],
+    secs: f64,
+    warmup_secs: f64,
+    rounds: usize,
+) -> Result<Value, String> {
     mock::set_behavior(&ctx.direct, &mock::instant()).await?;
     let body = chat_body(api, false);
+    let rounds = rounds.max(1);
+    let round_secs = secs / rounds as f64;
     let mut results = Vec::new();
     for &concurrency in levels {
         let mut level = json!({"concurrency": concurrency});
-        for (endpoint, pid) in [(&ctx.direct, ctx.mock_pid), (&ctx.mintoken, ctx.mintoken_pid)] {
-            let sampler = Sampler::start(pid, RSS_EVERY);
-            let (tally, measured) = window(endpoint, api, &body, concurrency, warmup_secs, secs).await?;
-            let samples = sampler.finish().await;
-            let mut side = tally.to_json();
-            side["requests_per_sec"] = json!(tally.latency.len() as f64 / measured);
-            side["rss_max_mb"] = json!(max_mb(&samples));
+        let sides = [(&ctx.direct, ctx.mock_pid), (&ctx.mintoken, ctx.mintoken_pid)];
+        let mut totals: [SideTotal; 2] = Default::default();
+        // Sides alternate in rounds, so a slow spell of this shared machine (they last
+        // seconds here) falls on both sides rather than on whichever ran during it.
+        for _ in 0..rounds {
+            for ((endpoint, pid), total) in sides.iter().zip(&mut totals) {
+                let sampler = Sampler::start(*pid, RSS_EVERY);
+                let (tally, measured) = window(endpoint, api, &body, concurrency, warmup_secs, round_secs).await?;
+                total.tally.merge(tally);
+                total.secs += measured;
+                total.rss.extend(sampler.finish().await);
+            }
+        }
+        for ((endpoint, _), total) in sides.iter().zip(totals) {
+            let mut side = total.tally.to_json();
+            side["requests_per_sec"] = json!(total.tally.latency.len() as f64 / total.secs);
+            side["rss_max_mb"] = json!(max_mb(&total.rss));
             level[endpoint.side.as_str()] = side;
         }
         results.push(level);
@@ -45,11 +65,21 @@ pub async fn run(ctx: &Ctx, api: Api, levels: &[usize], secs: f64, warmup_secs: 
         "scenario": "load",
         "api": api.as_str(),
         "secs": secs,
+        "rounds": rounds,
         "levels": results,
         "mintoken_rss_after_mb": ctx.mintoken_pid.and_then(rss_mb),
         "settle_secs": SETTLE.as_secs(),
         "usage_records_dropped": dropped,
     }))
+}
+
+/// One side's rounds at one concurrency, added up.
+#[derive(Default)]
+struct SideTotal {
+    tally: Tally,
+    secs: f64,
+    /// (seconds into its round, MB) samples of the side's server.
+    rss: Vec<(f64, f64)>,
 }
 
 /// Runs `concurrency` workers for `warmup + secs`; returns the tally of the

@@ -67,7 +67,7 @@ enum Command {
         #[arg(long, default_value_t = 2000)]
         per_round: usize,
     },
-    /// Throughput and latency at each concurrency, each side for `secs`.
+    /// Throughput and latency at each concurrency, each side for `secs` in alternating rounds.
     Load {
         #[command(flatten)]
         target: Targets,
@@ -77,9 +77,12 @@ enum Command {
         concurrency: Vec<usize>,
         #[arg(long, default_value_t = 10.0)]
         secs: f64,
-        /// Unmeasured time at the start of each run (connections, caches).
+        /// Unmeasured time at the start of each round (connections, caches).
         #[arg(long, default_value_t = 1.0)]
         warmup_secs: f64,
+        /// Rounds per side, alternating, that share the measured `secs`.
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
     },
     /// Paced streams at concurrency 1: time to first byte and gaps between events.
     Stream {
@@ -253,8 +256,8 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             let result = latency::run(&target.ctx(), api, stream, warmup, rounds, per_round).await?;
             (target, result)
         }
-        Command::Load { target, api, concurrency, secs, warmup_secs } => {
-            let result = load::run(&target.ctx(), api, &concurrency, secs, warmup_secs).await?;
+        Command::Load { target, api, concurrency, secs, warmup_secs, rounds } => {
+            let result = load::run(&target.ctx(), api, &concurrency, secs, warmup_secs, rounds).await?;
             (target, result)
         }
         Command::Stream { target, api, count, chunk_ms, words } => {

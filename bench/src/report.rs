@@ -213,9 +213,10 @@ fn compared_row(out: &mut String, api: &str, label: &str, d: Option<f64>, t: Opt
 fn throughput(out: &mut String, load: &Value, failures: &mut Vec<String>) {
     let _ = writeln!(
         out,
-        "\n## Throughput, non-streaming ({}), {} s per run after a warm-up\n",
+        "\n## Throughput, non-streaming ({}), {} s per side in {} alternating rounds, each after a warm-up\n",
         load["api"].as_str().unwrap_or("?"),
-        load["secs"]
+        load["secs"],
+        load["rounds"].as_u64().unwrap_or(1)
     );
     out.push_str(
         "| concurrency | direct req/s | through req/s | ratio | direct p99 | through p99 | added p99 | ratio | errors (direct / through) | target |\n\

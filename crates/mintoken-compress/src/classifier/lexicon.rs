@@ -17,7 +17,7 @@
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
-use aho_corasick::automaton::Automaton;
+use aho_corasick::automaton::{Automaton, StateID};
 use aho_corasick::nfa::contiguous::NFA;
 use aho_corasick::{Anchored, MatchKind};
 use memchr::memmem;
@@ -120,6 +120,8 @@ pub(super) struct Lexicon {
     /// walk from any other byte dies at once, so it is not started (most spaces,
     /// punctuation and digits are skipped this way).
     edge_first: [bool; 256],
+    /// The first two steps of every walk: nearly all walks end within them.
+    pairs: FirstPairs,
     /// Spellings open on the left (`*lücke`), which may start inside a word: very few
     /// (two today), so each is one SIMD substring search over the text, cheaper than an
     /// overlapping automaton search (which cannot skip ahead), with its entries.
@@ -148,7 +150,7 @@ impl Patterns {
 }
 
 /// A boundary-checked match of one spelling.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Hit {
     start: usize,
     end: usize,
@@ -236,7 +238,9 @@ impl Lexicon {
             folded_first[usize::from(text.as_bytes()[0])] = true;
         }
         let edge_first = std::array::from_fn(|b| folded_first[usize::from(FOLD[b])]);
+        let pairs = FirstPairs::new(&edge_nfa, &edge.texts);
         Ok(Lexicon {
+            pairs,
             edge: edge_nfa,
             edge_entries: edge.entries,
             edge_first,
@@ -274,8 +278,12 @@ impl Lexicon {
                 continue;
             }
             let start = here;
-            let mut sid = root;
-            for (offset, &byte) in folded[start..].iter().enumerate() {
+            let (mut sid, from) = match self.pairs.after(&folded[start..]) {
+                Pair::Dead => continue,
+                Pair::At(sid) => (sid, start + 2),
+                Pair::Walk => (root, start),
+            };
+            for (offset, &byte) in folded[from..].iter().enumerate() {
                 sid = self.edge.next_state(Anchored::Yes, sid, byte);
                 if self.edge.is_dead(sid) {
                     break;
@@ -283,7 +291,7 @@ impl Lexicon {
                 if !self.edge.is_match(sid) {
                     continue;
                 }
-                let end = start + offset + 1;
+                let end = from + offset + 1;
                 for i in 0..self.edge.match_len(sid) {
                     let pattern = self.edge.match_pattern(sid, i);
                     // A state also reports the spellings that are suffixes of its path;
@@ -382,6 +390,73 @@ impl Lexicon {
     }
 }
 
+/// Where a walk stands after its first two bytes.
+#[derive(Clone, Copy)]
+enum Pair {
+    /// It died within them: no spelling starts with these two bytes.
+    Dead,
+    /// It lives on from this state, no spelling having ended within the two bytes.
+    At(StateID),
+    /// A spelling ends within them (or fewer than two bytes are left): take every step.
+    Walk,
+}
+
+/// The first two steps of the anchored walk as one table lookup. A walk starts at every
+/// word edge and nearly all end within two bytes; two automaton steps (each a state
+/// lookup, a dead check and a match check) cost more than the whole rest of the scan of
+/// a typical prompt. Bytes that occur in no spelling share one class, so the table is
+/// (distinct spelling bytes + 1)², a few tens of KB.
+struct FirstPairs {
+    class: [u16; 256],
+    classes: usize,
+    table: Vec<Pair>,
+}
+
+impl FirstPairs {
+    fn new(nfa: &NFA, texts: &[String]) -> FirstPairs {
+        let mut class = [0u16; 256];
+        let mut byte_of = vec![0u8]; // class 0: bytes in no spelling (never followed)
+        for &b in texts.iter().flat_map(|t| t.as_bytes()) {
+            if class[usize::from(b)] == 0 {
+                class[usize::from(b)] = byte_of.len() as u16; // at most 256 + 1 classes
+                byte_of.push(b);
+            }
+        }
+        let classes = byte_of.len();
+        let root = nfa.start_state(Anchored::Yes).expect("an NFA supports anchored searches");
+        let step = |sid, class: usize| match class {
+            0 => None,
+            _ => Some(nfa.next_state(Anchored::Yes, sid, byte_of[class])).filter(|&next| !nfa.is_dead(next)),
+        };
+        let mut table = Vec::with_capacity(classes * classes);
+        for first in 0..classes {
+            for second in 0..classes {
+                table.push(match step(root, first) {
+                    None => Pair::Dead,
+                    Some(one) if nfa.is_match(one) => Pair::Walk,
+                    Some(one) => match step(one, second) {
+                        None => Pair::Dead,
+                        Some(two) if nfa.is_match(two) => Pair::Walk,
+                        Some(two) => Pair::At(two),
+                    },
+                });
+            }
+        }
+        FirstPairs { class, classes, table }
+    }
+
+    /// Where a walk over `folded` (from its start) stands after two bytes.
+    fn after(&self, folded: &[u8]) -> Pair {
+        match folded {
+            [a, b, ..] => {
+                let (a, b) = (usize::from(self.class[usize::from(*a)]), usize::from(self.class[usize::from(*b)]));
+                self.table[a * self.classes + b]
+            }
+            _ => Pair::Walk,
+        }
+    }
+}
+
 /// The one normalisation of scanned text: ASCII letters lower-cased, and `_`, `-` and
 /// ASCII whitespace made a plain space, so that "SQL-Injection", `sql_injection` and a
 /// phrase broken over two lines all match "sql injection". It maps byte to byte, so
@@ -457,6 +532,49 @@ mod tests {
         let lexicon = lexicon();
         assert!(lexicon.terms.len() > 100);
         assert!(lexicon.terms.iter().all(|t| t.category.weighted() == (t.weight > 0)));
+    }
+
+    /// The two-byte table is a shortcut only: every walk finds what the automaton alone
+    /// finds, on texts made of the shipped spellings cut, joined and cased at random.
+    #[test]
+    fn first_pair_table_finds_what_the_automaton_finds() {
+        let fast = Lexicon::compile(&LISTS).unwrap();
+        let mut slow = Lexicon::compile(&LISTS).unwrap();
+        slow.pairs = FirstPairs { class: [0; 256], classes: 1, table: vec![Pair::Walk] };
+        let mut words: Vec<String> = Vec::new();
+        for (_, _, list) in LISTS {
+            for line in list.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')) {
+                let spellings = line.trim_start_matches(|c: char| c.is_ascii_digit()).split('|');
+                words.extend(spellings.map(|w| w.trim().trim_matches('*').to_owned()));
+            }
+        }
+        let joins = [" ", "", "-", "_", ", ", "é", "\n", "'", "2", "s "];
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        let mut total = 0;
+        for _ in 0..3000 {
+            let mut text = String::new();
+            for _ in 0..1 + next(6) {
+                let word = &words[next(words.len())];
+                let word = if next(3) == 0 { word.to_uppercase() } else { word.clone() };
+                // Cut at a character boundary, sometimes: spellings' prefixes walk far and die.
+                let cut = word.char_indices().map(|(i, _)| i).nth(next(word.chars().count() + 2)).unwrap_or(word.len());
+                text.push_str(&word[..cut]);
+                text.push_str(joins[next(joins.len())]);
+            }
+            let folded: Vec<u8> = text.bytes().map(|b| FOLD[usize::from(b)]).collect();
+            let (mut expected, mut found) = (Vec::new(), Vec::new());
+            slow.edge_hits(&text, &folded, &mut expected);
+            fast.edge_hits(&text, &folded, &mut found);
+            assert_eq!(found, expected, "{text:?}");
+            total += expected.len();
+        }
+        assert!(total > 1000, "the texts should hold many matches, found {total}");
     }
 
     #[test]

@@ -86,13 +86,12 @@ const SQLITE_CONNECTIONS: u32 = 4;
 /// Every SQLite connection's settings; the busy timeout turns brief lock contention
 /// into a wait instead of an error.
 const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;";
-/// The usage writer's: a multi-row `INSERT` inside a transaction keeps a statement
-/// journal (the pages it changes, as they were, in case it fails half-way), which SQLite
-/// spills to a temporary file past 64 KiB: two `pwrite`s per page, ~17 pages per 8-row
-/// statement. In memory it costs a copy. The writer's connection runs nothing else, so
-/// no large sort or temporary table can grow in memory through it.
-const USAGE_WRITER_SQLITE_PRAGMAS: &str =
-    "PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY;";
+/// The usage writer's, in addition: a multi-row `INSERT` inside a transaction keeps a
+/// statement journal (the pages it changes, as they were, in case it fails half-way),
+/// which SQLite spills to a temporary file past 64 KiB: two `pwrite`s per page, ~17 pages
+/// per 8-row statement. In memory it costs a copy. The writer's connection runs nothing
+/// else, so no large sort or temporary table can grow in memory through it.
+const USAGE_WRITER_SQLITE_PRAGMAS: &str = "PRAGMA temp_store = MEMORY;";
 
 #[derive(Clone)]
 pub struct Store {
@@ -103,7 +102,7 @@ pub struct Store {
 impl Store {
     /// Opens (creating when needed) the configured database and applies migrations.
     pub async fn open(config: &Config) -> Result<Store, StoreError> {
-        let store = Store::connect(config, SQLITE_CONNECTIONS, config.database_max_connections, SQLITE_PRAGMAS).await?;
+        let store = Store::connect(config, SQLITE_CONNECTIONS, config.database_max_connections, None).await?;
         store.migrate().await?;
         Ok(store)
     }
@@ -113,14 +112,14 @@ impl Store {
     /// it belongs to that runtime (a PostgreSQL connection's socket is driven by the runtime
     /// that opened it), and the writer never waits for a connection the requests hold.
     pub async fn open_for_usage_writer(config: &Config) -> Result<Store, StoreError> {
-        Store::connect(config, 1, 1, USAGE_WRITER_SQLITE_PRAGMAS).await
+        Store::connect(config, 1, 1, Some(USAGE_WRITER_SQLITE_PRAGMAS)).await
     }
 
     async fn connect(
         config: &Config,
         sqlite_max: u32,
         postgres_max: u32,
-        sqlite_pragmas: &'static str,
+        sqlite_extra_pragmas: Option<&'static str>,
     ) -> Result<Store, StoreError> {
         install_default_drivers();
         let url = match &config.database_url {
@@ -138,7 +137,10 @@ impl Store {
                 .max_connections(sqlite_max)
                 .after_connect(move |conn, _| {
                     Box::pin(async move {
-                        conn.execute(sqlite_pragmas).await?;
+                        conn.execute(SQLITE_PRAGMAS).await?;
+                        if let Some(extra) = sqlite_extra_pragmas {
+                            conn.execute(extra).await?;
+                        }
                         Ok(())
                     })
                 })

@@ -135,6 +135,10 @@ impl Store {
             // SQLite allows one writer; WAL (below) lets readers proceed alongside it.
             Backend::Sqlite => options
                 .max_connections(sqlite_max)
+                // The pool's default check before handing out a connection is a round
+                // trip to the connection's worker thread (two thread switches): it finds
+                // dropped network connections, which an in-process database does not have.
+                .test_before_acquire(false)
                 .after_connect(move |conn, _| {
                     Box::pin(async move {
                         conn.execute(SQLITE_PRAGMAS).await?;

@@ -6,11 +6,14 @@
 //! the time to the first body byte: the streaming first byte with both sides warm,
 //! requests back to back, as in the non-streaming rounds. The paced `stream`
 //! scenario measures it after each side sat idle for a whole stream of the other.
+//!
+//! With `session_kb`, the request is one turn of a coding agent (`payload::agent_request`):
+//! a long system prompt and a conversation of tool calls and results, non-streamed.
 
 use serde_json::{Value, json};
 
 use crate::client::{Conn, Endpoint};
-use crate::payload::{Api, chat_body};
+use crate::payload::{Api, agent_request, chat_body};
 use crate::stats::Tally;
 use crate::{Ctx, mock};
 
@@ -21,9 +24,13 @@ pub async fn run(
     warmup: usize,
     rounds: usize,
     per_round: usize,
+    session_kb: Option<usize>,
 ) -> Result<Value, String> {
     mock::set_behavior(&ctx.direct, &mock::instant()).await?;
-    let body = chat_body(api, stream);
+    let body = match session_kb {
+        Some(kb) => agent_request(api, kb * 1024),
+        None => chat_body(api, stream),
+    };
     let sides = [&ctx.direct, &ctx.mintoken];
     let mut conns = [Conn::open(ctx.direct.addr).await?, Conn::open(ctx.mintoken.addr).await?];
     let mut tallies = [Tally::default(), Tally::default()];
@@ -46,6 +53,7 @@ pub async fn run(
         "rounds": rounds,
         "per_round": per_round,
         "request_bytes": body.len(),
+        "agent": session_kb.is_some(),
         "direct": direct.to_json(),
         "mintoken": mintoken.to_json(),
     }))

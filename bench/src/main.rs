@@ -66,6 +66,10 @@ enum Command {
         rounds: usize,
         #[arg(long, default_value_t = 2000)]
         per_round: usize,
+        /// Send one turn of a coding agent of about this many KB instead of the chat
+        /// request (a ~16 KB system prompt, tool calls and their results).
+        #[arg(long, conflicts_with = "stream")]
+        session_kb: Option<usize>,
     },
     /// Throughput and latency at each concurrency, each side for `secs` in alternating rounds.
     Load {
@@ -252,8 +256,8 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             let result = setup::run(&target.ctx()).await?;
             (target, result)
         }
-        Command::Latency { target, api, stream, warmup, rounds, per_round } => {
-            let result = latency::run(&target.ctx(), api, stream, warmup, rounds, per_round).await?;
+        Command::Latency { target, api, stream, warmup, rounds, per_round, session_kb } => {
+            let result = latency::run(&target.ctx(), api, stream, warmup, rounds, per_round, session_kb).await?;
             (target, result)
         }
         Command::Load { target, api, concurrency, secs, warmup_secs, rounds } => {

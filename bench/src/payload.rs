@@ -102,13 +102,40 @@ struct Step {
 /// and search output. `seed` changes every line, so two seeds share no text
 /// and no cached token counts.
 pub fn agent_session(api: Api, target_bytes: usize, seed: u64) -> Bytes {
+    agent_session_with(api, target_bytes, seed, AGENT_SYSTEM)
+}
+
+const AGENT_SYSTEM: &str = "You are a coding agent. Use the tools to read files, search and run commands. Make \
+                            the smallest change that fixes the problem and explain it briefly.";
+
+/// One turn of a coding agent as such tools send it: [`agent_session`] of about
+/// `target_bytes` with a system prompt of ~16 KB (rules, tool guidance and conventions,
+/// as coding agents' system prompts run to 10–30 KB).
+pub fn agent_request(api: Api, target_bytes: usize) -> Bytes {
+    let mut system = String::from(AGENT_SYSTEM);
+    let rules = [
+        "Read a file before you change it, and keep its existing style, naming and error handling.",
+        "Run the narrowest test command that covers the change, then the full suite before you finish.",
+        "Never print secrets, tokens or environment values in your answers or in command output you quote.",
+        "Prefer editing existing code over adding new files; add a test for every behaviour you change.",
+        "When a command fails, read its output completely and fix the first error before the others.",
+        "Keep answers short: say what you changed, where, and why, in a few sentences.",
+    ];
+    for n in 0.. {
+        if system.len() >= 16_000 {
+            break;
+        }
+        system.push_str(&format!("\n{}. {}", n + 1, rules[n % rules.len()]));
+    }
+    agent_session_with(api, target_bytes, 1, &system)
+}
+
+fn agent_session_with(api: Api, target_bytes: usize, seed: u64, system: &str) -> Bytes {
     let steps = agent_steps(target_bytes, seed);
     let task = format!(
         "Session {seed}: the integration tests of the billing service fail since yesterday's merge. Find the \
          cause, fix it, and run the tests again."
     );
-    let system = "You are a coding agent. Use the tools to read files, search and run commands. Make the \
-                  smallest change that fixes the problem and explain it briefly.";
     let body = match api {
         Api::OpenAi => {
             let mut messages =

@@ -10,6 +10,7 @@
 mod fences;
 mod lexicon;
 mod nb;
+mod system_terms;
 
 use crate::Intensity;
 use lexicon::{Category, FIRES, Scores, Seen, Source};
@@ -85,7 +86,9 @@ pub fn classify(latest_user: &str, system: &str) -> Class {
     // both texts counts once.
     let mut both = user;
     if !system.is_empty() {
-        lexicon.scan(system, Source::System, &[], &mut seen, &mut both);
+        for &term in system_terms::of(lexicon, system).iter() {
+            lexicon.add(term, &mut seen, &mut both);
+        }
     }
     if both.get(Category::Security) >= FIRES {
         Class::Security

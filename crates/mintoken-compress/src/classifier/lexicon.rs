@@ -310,12 +310,6 @@ impl Lexicon {
     }
 
     /// Adds to `scores` the weights of the terms of `text` not yet in `seen`.
-    ///
-    /// `code`: sorted byte ranges of code (fenced or inline). Identifiers like `user`,
-    /// `token` or a `contracts` module say nothing about what is asked, so inside code
-    /// user-facing and explanation terms are ignored, and so are weak security and legal
-    /// terms; strong ones ("sql injection", "gdpr") still count there, because missing a
-    /// security or legal prompt is the expensive error.
     pub(super) fn scan(
         &self,
         text: &str,
@@ -324,6 +318,40 @@ impl Lexicon {
         seen: &mut Seen,
         scores: &mut Scores,
     ) {
+        self.each_counted(text, source, code, |term| self.add(term, seen, scores));
+    }
+
+    /// The scored terms of `text`, each once, in order: what [`Lexicon::scan`] would add
+    /// from an empty `seen`, to be added later with [`Lexicon::add`].
+    pub(super) fn terms(&self, text: &str, source: Source) -> Vec<u16> {
+        let mut seen = Seen::default();
+        let mut terms = Vec::new();
+        self.each_counted(text, source, &[], |term| {
+            if seen.insert(term) {
+                terms.push(term);
+            }
+        });
+        terms
+    }
+
+    /// Adds `term`'s weight to `scores` unless `seen` already holds it.
+    pub(super) fn add(&self, term: u16, seen: &mut Seen, scores: &mut Scores) {
+        let Term { category, weight } = self.terms[usize::from(term)];
+        if let Some(slot) = category.slot()
+            && seen.insert(term)
+        {
+            scores.0[slot] += u32::from(weight);
+        }
+    }
+
+    /// Calls `each` with every scored term of `text` that counts, repeats included.
+    ///
+    /// `code`: sorted byte ranges of code (fenced or inline). Identifiers like `user`,
+    /// `token` or a `contracts` module say nothing about what is asked, so inside code
+    /// user-facing and explanation terms are ignored, and so are weak security and legal
+    /// terms; strong ones ("sql injection", "gdpr") still count there, because missing a
+    /// security or legal prompt is the expensive error.
+    fn each_counted(&self, text: &str, source: Source, code: &[std::ops::Range<usize>], mut each: impl FnMut(u16)) {
         let folded: Vec<u8> = text.bytes().map(|b| FOLD[usize::from(b)]).collect();
         let mut hits: Vec<Hit> = Vec::new();
         self.edge_hits(text, &folded, &mut hits);
@@ -373,7 +401,9 @@ impl Lexicon {
         let mut code = code.iter().peekable();
         for hit in &hits {
             let term = self.terms[usize::from(hit.term)];
-            let Some(slot) = term.category.slot() else { continue };
+            if !term.category.weighted() {
+                continue;
+            }
             while code.next_if(|r| r.end <= hit.start).is_some() {}
             let in_code = code.peek().is_some_and(|r| r.start <= hit.start);
             let bypass = matches!(term.category, Category::Security | Category::Legal);
@@ -383,9 +413,7 @@ impl Lexicon {
             if bypass && cues.iter().any(|&(s, e)| same_sentence(text, (s, e), (hit.start, hit.end))) {
                 continue;
             }
-            if seen.insert(hit.term) {
-                scores.0[slot] += u32::from(term.weight);
-            }
+            each(hit.term);
         }
     }
 }

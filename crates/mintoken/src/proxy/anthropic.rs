@@ -4,8 +4,8 @@
 //! `message_start` (input, cache) and `message_delta` (cumulative output).
 
 use super::dialect::{
-    Credential, Dialect, EventAction, ParsedRequest, PromptText, RouteInfo, StreamObserver, StreamTally, Tokens,
-    content_text,
+    Credential, Dialect, EventAction, MessageView, ParsedRequest, PromptText, RouteInfo, StreamObserver, StreamTally,
+    Tokens, content_text,
 };
 use super::json;
 use axum::http::{HeaderMap, StatusCode};
@@ -86,13 +86,12 @@ impl Dialect for AnthropicMessages {
 
     /// The latest user turn that has text (a turn carrying only tool results is skipped).
     fn prompt_text(&self, request: &ParsedRequest) -> PromptText {
-        let messages = json::member::<Vec<Value>>(&request.body, "messages").ok().flatten().unwrap_or_default();
+        let messages = MessageView::list(request.body.get("messages").map(|raw| &**raw));
         let latest_user = messages
             .iter()
             .rev()
-            .filter(|m| m.get("role").and_then(Value::as_str) == Some("user"))
-            .filter_map(|m| m.get("content"))
-            .map(content_text)
+            .filter(|m| m.role_is(&["user"]))
+            .filter_map(|m| MessageView::text_of(m.content))
             .find(|t| !t.is_empty());
         let system = json::member::<Value>(&request.body, "system").ok().flatten().map(|s| content_text(&s));
         PromptText { latest_user: latest_user.unwrap_or_default(), system: system.unwrap_or_default() }

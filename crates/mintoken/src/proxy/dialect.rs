@@ -5,6 +5,7 @@
 use super::json::RawObject;
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 /// Token usage as a provider reports it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -41,6 +42,102 @@ pub struct PromptText {
     pub latest_user: String,
     /// The system prompt(s), joined.
     pub system: String,
+}
+
+/// One element of a `messages` (or `contents`, `input`) array as far as the prompt text
+/// needs it: the role, and the content (`content`, or Gemini's `parts`) left raw, borrowed
+/// from the body. Reading a long conversation this way is one pass without copies; as a
+/// tree of `Value`s it was the largest cost of an agent-sized request (docs/BENCHMARKS.md).
+/// An element that is not an object, or a role that is not a string, reads as absent,
+/// as `Value::get` and `as_str` saw them.
+#[derive(Default)]
+pub struct MessageView<'a> {
+    pub role: Option<std::borrow::Cow<'a, str>>,
+    pub content: Option<&'a RawValue>,
+    pub parts: Option<&'a RawValue>,
+}
+
+impl<'a> MessageView<'a> {
+    /// The array `raw` holds, element by element; anything else (or invalid JSON) reads as
+    /// no messages.
+    pub fn list(raw: Option<&'a RawValue>) -> Vec<MessageView<'a>> {
+        raw.and_then(|raw| serde_json::from_str(raw.get()).ok()).unwrap_or_default()
+    }
+
+    pub fn role_is(&self, roles: &[&str]) -> bool {
+        self.role.as_deref().is_some_and(|role| roles.contains(&role))
+    }
+
+    /// [`content_text`] of a raw content (`None` when absent).
+    pub fn text_of(raw: Option<&RawValue>) -> Option<String> {
+        raw.map(|raw| {
+            serde_json::from_str::<Value>(raw.get()).map(|content| content_text(&content)).unwrap_or_default()
+        })
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for MessageView<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(MessageVisitor)
+    }
+}
+
+struct MessageVisitor;
+
+impl<'de> serde::de::Visitor<'de> for MessageVisitor {
+    type Value = MessageView<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a message")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        use serde::de::IgnoredAny;
+        let mut view = MessageView::default();
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            match key.as_ref() {
+                "role" => {
+                    let raw: &'de RawValue = map.next_value()?;
+                    view.role = serde_json::from_str(raw.get()).ok();
+                }
+                "content" => view.content = Some(map.next_value()?),
+                "parts" => view.parts = Some(map.next_value()?),
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(view)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok(MessageView::default())
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(MessageView::default())
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(MessageView::default())
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(MessageView::default())
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(MessageView::default())
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(MessageView::default())
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(MessageView::default())
+    }
 }
 
 /// The text of a message content in any provider's shape: a string, or an array of
@@ -190,7 +287,37 @@ pub trait Dialect: Send + Sync + 'static {
 
 #[cfg(test)]
 mod tests {
-    use super::GeneratedText;
+    use super::{GeneratedText, MessageView, content_text};
+    use serde_json::Value;
+    use serde_json::value::RawValue;
+
+    /// The borrowed view reads every element as a tree of `Value`s did: roles that are not
+    /// strings, elements that are not objects, repeated keys (the last wins), null and
+    /// part-array contents, escapes.
+    #[test]
+    fn message_views_read_what_values_read() {
+        let raw = r#"[
+            {"role":"system","content":"Be \"brief\"."},
+            "a string", 42, -7, 1.5, true, null, [1, [2]], {},
+            {"role":7,"content":"x"},
+            {"role":"user","content":null},
+            {"role":"assistant","content":"first","role":"user","content":"second"},
+            {"r\u006fle":"user","content":[{"type":"text","text":"a"},{"type":"image_url"},{"text":"b"}]},
+            {"role":"user","parts":[{"text":"gemini"}],"extra":{"deep":[{"role":"system"}]}}
+        ]"#;
+        let values: Vec<Value> = serde_json::from_str(raw).unwrap();
+        let raw: Box<RawValue> = serde_json::from_str(raw).unwrap();
+        let views = MessageView::list(Some(&raw));
+        assert_eq!(views.len(), values.len());
+        for (view, value) in views.iter().zip(&values) {
+            assert_eq!(view.role.as_deref(), value.get("role").and_then(Value::as_str), "{value}");
+            assert_eq!(MessageView::text_of(view.content), value.get("content").map(content_text), "{value}");
+            assert_eq!(MessageView::text_of(view.parts), value.get("parts").map(content_text), "{value}");
+        }
+        let not_an_array: Box<RawValue> = serde_json::from_str(r#"{"role":"user"}"#).unwrap();
+        assert!(MessageView::list(Some(&not_an_array)).is_empty());
+        assert!(MessageView::list(None).is_empty());
+    }
 
     #[test]
     fn generated_text_stays_bounded_and_counts_everything() {

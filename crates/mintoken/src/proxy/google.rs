@@ -5,8 +5,8 @@
 //! `Authorization: Bearer`, `x-goog-api-key` or `?key=`. Usage is `usageMetadata`.
 
 use super::dialect::{
-    Credential, Dialect, EventAction, ParsedRequest, PromptText, RouteInfo, StreamObserver, StreamTally, Tokens,
-    content_text,
+    Credential, Dialect, EventAction, MessageView, ParsedRequest, PromptText, RouteInfo, StreamObserver, StreamTally,
+    Tokens, content_text,
 };
 use super::json;
 use axum::http::{HeaderMap, StatusCode};
@@ -136,12 +136,12 @@ impl Dialect for Gemini {
     /// Contents without a role are the user's (the API's default).
     fn prompt_text(&self, request: &ParsedRequest) -> PromptText {
         let parts_text = |content: &Value| content.get("parts").map(content_text).unwrap_or_default();
-        let contents = json::member::<Vec<Value>>(&request.body, "contents").ok().flatten().unwrap_or_default();
+        let contents = MessageView::list(request.body.get("contents").map(|raw| &**raw));
         let latest_user = contents
             .iter()
             .rev()
-            .filter(|c| c.get("role").and_then(Value::as_str).is_none_or(|r| r == "user"))
-            .map(parts_text)
+            .filter(|c| c.role.as_deref().is_none_or(|r| r == "user"))
+            .map(|c| MessageView::text_of(c.parts).unwrap_or_default())
             .find(|t| !t.is_empty());
         let field =
             if request.body.contains_key("system_instruction") { "system_instruction" } else { "systemInstruction" };

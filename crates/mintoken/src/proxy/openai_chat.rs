@@ -2,8 +2,8 @@
 //! and other OpenAI-compatible servers.
 
 use super::dialect::{
-    Credential, Dialect, EventAction, ParsedRequest, PromptText, RouteInfo, StreamObserver, StreamTally, Tokens,
-    content_text,
+    Credential, Dialect, EventAction, MessageView, ParsedRequest, PromptText, RouteInfo, StreamObserver, StreamTally,
+    Tokens, content_text,
 };
 use super::json::{self, RawObject};
 use axum::http::StatusCode;
@@ -92,16 +92,13 @@ impl Dialect for OpenAiChat {
     }
 
     fn prompt_text(&self, request: &ParsedRequest) -> PromptText {
-        let messages = json::member::<Vec<Value>>(&request.body, "messages").ok().flatten().unwrap_or_default();
-        let role_is =
-            |m: &Value, roles: &[&str]| m.get("role").and_then(Value::as_str).is_some_and(|r| roles.contains(&r));
+        let messages = MessageView::list(request.body.get("messages").map(|raw| &**raw));
         let latest_user =
-            messages.iter().rev().find(|m| role_is(m, &["user"])).and_then(|m| m.get("content")).map(content_text);
+            messages.iter().rev().find(|m| m.role_is(&["user"])).and_then(|m| MessageView::text_of(m.content));
         let system: Vec<String> = messages
             .iter()
-            .filter(|m| role_is(m, &["system", "developer"]))
-            .filter_map(|m| m.get("content"))
-            .map(content_text)
+            .filter(|m| m.role_is(&["system", "developer"]))
+            .filter_map(|m| MessageView::text_of(m.content))
             .collect();
         PromptText { latest_user: latest_user.unwrap_or_default(), system: system.join("\n") }
     }
@@ -114,7 +111,9 @@ impl Dialect for OpenAiChat {
     /// at index 0. Other messages keep their exact bytes.
     fn inject_skill(&self, request: &mut ParsedRequest, skill: &str) -> Result<(), String> {
         let Some(raw_messages) = request.body.get("messages") else { return Ok(()) };
-        let mut messages: Vec<Box<RawValue>> =
+        // Borrowed: the other messages are copied once, into the new array, not first
+        // each into a box of its own.
+        let mut messages: Vec<&RawValue> =
             serde_json::from_str(raw_messages.get()).map_err(|_| "`messages` must be an array of chat messages")?;
         let system_at = messages.iter().position(|m| {
             serde_json::from_str::<wire::Role>(m.get())
@@ -122,6 +121,7 @@ impl Dialect for OpenAiChat {
                 .and_then(|r| r.role)
                 .is_some_and(|role| role == "system" || role == "developer")
         });
+        let changed: Box<RawValue>;
         match system_at {
             Some(i) => {
                 let mut message: RawObject = serde_json::from_str(messages[i].get())
@@ -138,11 +138,16 @@ impl Dialect for OpenAiChat {
                     Some(_) => return Err(format!("`messages[{i}].content` must be a string or an array of parts")),
                 };
                 message.insert("content".to_owned(), json::to_raw(&new_content));
-                messages[i] = json::to_raw(&message);
+                changed = json::to_raw(&message);
+                messages[i] = &changed;
             }
-            None => messages.insert(0, json::to_raw(&json!({ "role": "system", "content": skill }))),
+            None => {
+                changed = json::to_raw(&json!({ "role": "system", "content": skill }));
+                messages.insert(0, &changed);
+            }
         }
-        request.body.insert("messages".to_owned(), json::to_raw(&messages));
+        let messages = json::to_raw(&messages);
+        request.body.insert("messages".to_owned(), messages);
         Ok(())
     }
 

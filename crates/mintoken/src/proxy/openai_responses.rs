@@ -3,8 +3,8 @@
 //! `response.incomplete` / `response.failed`) stream event.
 
 use super::dialect::{
-    Credential, Dialect, EventAction, ParsedRequest, PromptText, RouteInfo, StreamObserver, StreamTally, Tokens,
-    content_text,
+    Credential, Dialect, EventAction, MessageView, ParsedRequest, PromptText, RouteInfo, StreamObserver, StreamTally,
+    Tokens,
 };
 use super::json;
 use super::openai_chat::openai_error_body;
@@ -63,16 +63,15 @@ impl Dialect for OpenAiResponses {
 
     /// `input` is a string, or items of which the last user message counts.
     fn prompt_text(&self, request: &ParsedRequest) -> PromptText {
-        let latest_user = match json::member::<Value>(&request.body, "input").ok().flatten() {
-            Some(Value::String(s)) => s,
-            Some(Value::Array(items)) => items
+        let input = request.body.get("input").map(|raw| &**raw);
+        let latest_user = match input.map(|raw| raw.get().trim_start().as_bytes().first()) {
+            Some(Some(b'[')) => MessageView::list(input)
                 .iter()
                 .rev()
-                .find(|i| i.get("role").and_then(Value::as_str) == Some("user"))
-                .and_then(|i| i.get("content"))
-                .map(content_text)
+                .find(|i| i.role_is(&["user"]))
+                .and_then(|i| MessageView::text_of(i.content))
                 .unwrap_or_default(),
-            _ => String::new(),
+            _ => json::member::<String>(&request.body, "input").ok().flatten().unwrap_or_default(),
         };
         let system =
             json::member::<Option<String>>(&request.body, "instructions").ok().flatten().flatten().unwrap_or_default();

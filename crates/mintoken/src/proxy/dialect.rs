@@ -6,6 +6,7 @@ use super::json::RawObject;
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::Value;
 use serde_json::value::RawValue;
+use std::borrow::Cow;
 
 /// Token usage as a provider reports it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -44,17 +45,22 @@ pub struct PromptText {
     pub system: String,
 }
 
-/// One element of a `messages` (or `contents`, `input`) array as far as the prompt text
-/// needs it: the role, and the content (`content`, or Gemini's `parts`) left raw, borrowed
-/// from the body. Reading a long conversation this way is one pass without copies; as a
-/// tree of `Value`s it was the largest cost of an agent-sized request (docs/BENCHMARKS.md).
-/// An element that is not an object, or a role that is not a string, reads as absent,
-/// as `Value::get` and `as_str` saw them.
+/// One element of a `messages` (or `contents`, `input`) array, or one part of a content
+/// array, as far as the prompt text needs it: the role or part type, and the content
+/// (`content`, Gemini's `parts`) or text left raw, borrowed from the body. Reading a long
+/// conversation this way is one pass without copies; as a tree of `Value`s it was the
+/// largest cost of an agent-sized request (docs/BENCHMARKS.md), and a tool result is
+/// skipped, never copied. An element that is not an object, or a role or type that is not
+/// a string, reads as absent, as `Value::get` and `as_str` saw them.
 #[derive(Default)]
 pub struct MessageView<'a> {
-    pub role: Option<std::borrow::Cow<'a, str>>,
+    pub role: Option<Cow<'a, str>>,
     pub content: Option<&'a RawValue>,
     pub parts: Option<&'a RawValue>,
+    /// A part's `type`.
+    pub kind: Option<Cow<'a, str>>,
+    /// A part's `text`.
+    pub text: Option<&'a RawValue>,
 }
 
 impl<'a> MessageView<'a> {
@@ -68,10 +74,20 @@ impl<'a> MessageView<'a> {
         self.role.as_deref().is_some_and(|role| roles.contains(&role))
     }
 
-    /// [`content_text`] of a raw content (`None` when absent).
+    /// [`content_text`] of a raw content (`None` when absent), read through views.
     pub fn text_of(raw: Option<&RawValue>) -> Option<String> {
-        raw.map(|raw| {
-            serde_json::from_str::<Value>(raw.get()).map(|content| content_text(&content)).unwrap_or_default()
+        let raw = raw?;
+        Some(match raw.get().as_bytes().first() {
+            Some(b'"') => serde_json::from_str(raw.get()).unwrap_or_default(),
+            Some(b'[') => {
+                let parts = MessageView::list(Some(raw));
+                let texts = parts
+                    .iter()
+                    .filter(|p| p.kind.as_deref().is_none_or(|t| t == "text" || t == "input_text"))
+                    .filter_map(|p| p.text.and_then(string));
+                texts.collect::<Vec<_>>().join("\n")
+            }
+            _ => String::new(),
         })
     }
 }
@@ -79,6 +95,39 @@ impl<'a> MessageView<'a> {
 impl<'de> serde::Deserialize<'de> for MessageView<'de> {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         deserializer.deserialize_any(MessageVisitor)
+    }
+}
+
+/// The string a raw value holds, if it is one.
+fn string(raw: &RawValue) -> Option<Cow<'_, str>> {
+    serde_json::from_str::<Str>(raw.get()).ok().map(|s| s.0)
+}
+
+/// A JSON string borrowed from the input unless it holds escapes (serde's own `Cow<str>`
+/// always copies).
+struct Str<'a>(Cow<'a, str>);
+
+impl<'de> serde::Deserialize<'de> for Str<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_str(StrVisitor)
+    }
+}
+
+struct StrVisitor;
+
+impl<'de> serde::de::Visitor<'de> for StrVisitor {
+    type Value = Str<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Self::Value, E> {
+        Ok(Str(Cow::Borrowed(s)))
+    }
+
+    fn visit_str<E>(self, s: &str) -> Result<Self::Value, E> {
+        Ok(Str(Cow::Owned(s.to_owned())))
     }
 }
 
@@ -94,14 +143,13 @@ impl<'de> serde::de::Visitor<'de> for MessageVisitor {
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         use serde::de::IgnoredAny;
         let mut view = MessageView::default();
-        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+        while let Some(Str(key)) = map.next_key()? {
             match key.as_ref() {
-                "role" => {
-                    let raw: &'de RawValue = map.next_value()?;
-                    view.role = serde_json::from_str(raw.get()).ok();
-                }
+                "role" => view.role = string(map.next_value()?),
+                "type" => view.kind = string(map.next_value()?),
                 "content" => view.content = Some(map.next_value()?),
                 "parts" => view.parts = Some(map.next_value()?),
+                "text" => view.text = Some(map.next_value()?),
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -303,7 +351,13 @@ mod tests {
             {"role":"user","content":null},
             {"role":"assistant","content":"first","role":"user","content":"second"},
             {"r\u006fle":"user","content":[{"type":"text","text":"a"},{"type":"image_url"},{"text":"b"}]},
-            {"role":"user","parts":[{"text":"gemini"}],"extra":{"deep":[{"role":"system"}]}}
+            {"role":"user","parts":[{"text":"gemini"}],"extra":{"deep":[{"role":"system"}]}},
+            {"role":"user","content":[
+                {"type":"tool_result","tool_use_id":"t","content":[{"type":"text","text":"not typed by the user"}]},
+                {"type":"text","text":"shown"}, {"type":5,"text":"typed oddly"}, {"text":7}, "bare", 3, null,
+                {"type":"input_text","text":"esc\"aped\n"}, {"type":"image","text":"no"}, {"t\u0065xt":"key escaped"}
+            ]},
+            {"role":"user","content":{"type":"text","text":"an object is no content"}}
         ]"#;
         let values: Vec<Value> = serde_json::from_str(raw).unwrap();
         let raw: Box<RawValue> = serde_json::from_str(raw).unwrap();

@@ -86,7 +86,7 @@ impl Dialect for AnthropicMessages {
 
     /// The latest user turn that has text (a turn carrying only tool results is skipped).
     fn prompt_text(&self, request: &ParsedRequest) -> PromptText {
-        let messages = MessageView::list(request.body.get("messages").map(|raw| &**raw));
+        let messages = MessageView::member(&request.body, "messages");
         let latest_user = messages
             .iter()
             .rev()

@@ -70,6 +70,11 @@ impl<'a> MessageView<'a> {
         raw.and_then(|raw| serde_json::from_str(raw.get()).ok()).unwrap_or_default()
     }
 
+    /// [`MessageView::list`] of the body's member `field`.
+    pub fn member(body: &'a RawObject, field: &str) -> Vec<MessageView<'a>> {
+        MessageView::list(body.get(field).map(|raw| &**raw))
+    }
+
     pub fn role_is(&self, roles: &[&str]) -> bool {
         self.role.as_deref().is_some_and(|role| roles.contains(&role))
     }

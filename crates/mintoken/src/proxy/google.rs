@@ -136,7 +136,7 @@ impl Dialect for Gemini {
     /// Contents without a role are the user's (the API's default).
     fn prompt_text(&self, request: &ParsedRequest) -> PromptText {
         let parts_text = |content: &Value| content.get("parts").map(content_text).unwrap_or_default();
-        let contents = MessageView::list(request.body.get("contents").map(|raw| &**raw));
+        let contents = MessageView::member(&request.body, "contents");
         let latest_user = contents
             .iter()
             .rev()

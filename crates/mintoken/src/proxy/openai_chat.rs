@@ -92,7 +92,7 @@ impl Dialect for OpenAiChat {
     }
 
     fn prompt_text(&self, request: &ParsedRequest) -> PromptText {
-        let messages = MessageView::list(request.body.get("messages").map(|raw| &**raw));
+        let messages = MessageView::member(&request.body, "messages");
         let latest_user =
             messages.iter().rev().find(|m| m.role_is(&["user"])).and_then(|m| MessageView::text_of(m.content));
         let system: Vec<String> = messages

@@ -5,7 +5,7 @@
 
 use super::dialect::{
     Credential, Dialect, EventAction, MessageView, ParsedRequest, PromptText, RouteInfo, StreamObserver, StreamTally,
-    Tokens, content_text,
+    Tokens,
 };
 use super::json;
 use axum::http::{HeaderMap, StatusCode};
@@ -93,7 +93,7 @@ impl Dialect for AnthropicMessages {
             .filter(|m| m.role_is(&["user"]))
             .filter_map(|m| MessageView::text_of(m.content))
             .find(|t| !t.is_empty());
-        let system = json::member::<Value>(&request.body, "system").ok().flatten().map(|s| content_text(&s));
+        let system = MessageView::text_of(request.body.get("system").map(|raw| &**raw));
         PromptText { latest_user: latest_user.unwrap_or_default(), system: system.unwrap_or_default() }
     }
 

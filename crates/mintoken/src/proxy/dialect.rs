@@ -86,10 +86,8 @@ impl<'a> MessageView<'a> {
             Some(b'"') => serde_json::from_str(raw.get()).unwrap_or_default(),
             Some(b'[') => {
                 let parts = MessageView::list(Some(raw));
-                let texts = parts
-                    .iter()
-                    .filter(|p| p.kind.as_deref().is_none_or(|t| t == "text" || t == "input_text"))
-                    .filter_map(|p| p.text.and_then(string));
+                let texts =
+                    parts.iter().filter(|p| is_text_part(p.kind.as_deref())).filter_map(|p| p.text.and_then(string));
                 texts.collect::<Vec<_>>().join("\n")
             }
             _ => String::new(),
@@ -200,13 +198,16 @@ pub fn content_text(content: &Value) -> String {
     match content {
         Value::String(s) => s.clone(),
         Value::Array(parts) => {
-            let texts = parts
-                .iter()
-                .filter(|p| p.get("type").and_then(Value::as_str).is_none_or(|t| t == "text" || t == "input_text"));
+            let texts = parts.iter().filter(|p| is_text_part(p.get("type").and_then(Value::as_str)));
             texts.filter_map(|p| p.get("text").and_then(Value::as_str)).collect::<Vec<_>>().join("\n")
         }
         _ => String::new(),
     }
+}
+
+/// Whether a part of this `type` holds text someone wrote (an untyped part does).
+fn is_text_part(kind: Option<&str>) -> bool {
+    kind.is_none_or(|t| t == "text" || t == "input_text")
 }
 
 /// How the provider key is written upstream.

@@ -93,7 +93,7 @@ impl Dialect for AnthropicMessages {
             .filter(|m| m.role_is(&["user"]))
             .filter_map(|m| MessageView::text_of(m.content))
             .find(|t| !t.is_empty());
-        let system = MessageView::text_of(request.body.get("system").map(|raw| &**raw));
+        let system = MessageView::text_of(json::raw_member(&request.body, "system"));
         PromptText { latest_user: latest_user.unwrap_or_default(), system: system.unwrap_or_default() }
     }
 

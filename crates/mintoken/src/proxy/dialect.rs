@@ -72,7 +72,7 @@ impl<'a> MessageView<'a> {
 
     /// [`MessageView::list`] of the body's member `field`.
     pub fn member(body: &'a RawObject, field: &str) -> Vec<MessageView<'a>> {
-        MessageView::list(body.get(field).map(|raw| &**raw))
+        MessageView::list(super::json::raw_member(body, field))
     }
 
     pub fn role_is(&self, roles: &[&str]) -> bool {

@@ -59,6 +59,11 @@ pub fn optional_bool(object: &RawObject, field: &str) -> Result<Option<bool>, St
     }
 }
 
+/// A member as it stands, unparsed.
+pub fn raw_member<'a>(object: &'a RawObject, field: &str) -> Option<&'a RawValue> {
+    object.get(field).map(|raw| &**raw)
+}
+
 /// Parses a member into `T`, if present.
 pub fn member<T: serde::de::DeserializeOwned>(object: &RawObject, field: &str) -> Result<Option<T>, String> {
     object

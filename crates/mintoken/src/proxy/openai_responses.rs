@@ -63,7 +63,7 @@ impl Dialect for OpenAiResponses {
 
     /// `input` is a string, or items of which the last user message counts.
     fn prompt_text(&self, request: &ParsedRequest) -> PromptText {
-        let input = request.body.get("input").map(|raw| &**raw);
+        let input = json::raw_member(&request.body, "input");
         let latest_user = match input.map(|raw| raw.get().trim_start().as_bytes().first()) {
             Some(Some(b'[')) => MessageView::list(input)
                 .iter()

@@ -13,7 +13,7 @@
 use super::{QuotaCounters, UsageRecord};
 use crate::config::Config;
 use crate::metrics::Metrics;
-use crate::store::Store;
+use crate::store::UsageWriterDb;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -118,7 +118,7 @@ pub struct UsageWriter {
 
 impl UsageWriter {
     /// Starts the writer's thread, which opens its own connection to the database
-    /// [`Store::open`] prepared; fails only when the system cannot start a thread.
+    /// [`crate::store::Store::open`] prepared; fails only when the system cannot start a thread.
     pub fn start(
         config: &Config,
         quota: Arc<QuotaCounters>,
@@ -162,10 +162,10 @@ impl UsageWriter {
 
 /// The writer's connection, retried with backoff while the database is unreachable
 /// (records wait in the queue meanwhile, as they do for any outage).
-async fn connect(config: &Config) -> Store {
+async fn connect(config: &Config) -> UsageWriterDb {
     let mut delay = Duration::from_millis(100);
     loop {
-        match Store::open_for_usage_writer(config).await {
+        match UsageWriterDb::open(config).await {
             Ok(store) => return store,
             Err(e) => {
                 tracing::warn!(error = %e, "the usage writer cannot connect to the database; retrying");
@@ -176,7 +176,7 @@ async fn connect(config: &Config) -> Store {
     }
 }
 
-async fn run(store: Store, quota: Arc<QuotaCounters>, mut rx: mpsc::Receiver<Message>, wake: Arc<Notify>) {
+async fn run(mut store: UsageWriterDb, quota: Arc<QuotaCounters>, mut rx: mpsc::Receiver<Message>, wake: Arc<Notify>) {
     let mut batch: Vec<UsageRecord> = Vec::with_capacity(MAX_BATCH);
     let mut waiters = Vec::new();
     while let Some(first) = rx.recv().await {
@@ -200,7 +200,7 @@ async fn run(store: Store, quota: Arc<QuotaCounters>, mut rx: mpsc::Receiver<Mes
                 }
             }
             let full = batch.len() >= MAX_BATCH;
-            write_with_retry(&store, &quota, &mut batch).await;
+            write_with_retry(&mut store, &quota, &mut batch).await;
             if !full {
                 break;
             }
@@ -224,7 +224,7 @@ fn take(message: Message, batch: &mut Vec<UsageRecord>, waiters: &mut Vec<onesho
 /// queue, which is bounded, and reach it when it returns. A batch the database *rejects*
 /// (a statement error, not an outage) is written record by record instead, so one bad
 /// record cannot hold the others back; the rejected ones are logged and dropped.
-async fn write_with_retry(store: &Store, quota: &QuotaCounters, batch: &mut Vec<UsageRecord>) {
+async fn write_with_retry(store: &mut UsageWriterDb, quota: &QuotaCounters, batch: &mut Vec<UsageRecord>) {
     if batch.is_empty() {
         return;
     }
@@ -252,7 +252,7 @@ async fn write_with_retry(store: &Store, quota: &QuotaCounters, batch: &mut Vec<
     }
 }
 
-async fn write_one_by_one(store: &Store, quota: &QuotaCounters, batch: &mut Vec<UsageRecord>) {
+async fn write_one_by_one(store: &mut UsageWriterDb, quota: &QuotaCounters, batch: &mut Vec<UsageRecord>) {
     for record in batch.drain(..) {
         let one = std::slice::from_ref(&record);
         let mut delay = Duration::from_millis(100);

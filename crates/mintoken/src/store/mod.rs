@@ -1,7 +1,9 @@
 //! The store: the only module that speaks SQL. One set of queries runs on SQLite (the
 //! embedded default) and PostgreSQL through sqlx's `Any` driver, so both backends have
-//! the same behaviour. Queries use `$n` placeholders in increasing order, which both
-//! drivers accept; timestamps are UTC Unix milliseconds; booleans are 0/1 integers.
+//! the same behaviour; only the usage writer's SQLite connection is driven directly, with
+//! the same statements (`usage_writer.rs`). Queries use `$n` placeholders in increasing
+//! order, which both drivers accept; timestamps are UTC Unix milliseconds; booleans are
+//! 0/1 integers.
 //!
 //! Nothing on the proxy's hot path calls into here synchronously: key lookups are
 //! cached (`auth::key_cache`), usage is written in batches (`metering::usage`).
@@ -13,6 +15,7 @@ mod orgs;
 mod rate;
 mod rules;
 mod usage;
+mod usage_writer;
 mod users;
 
 pub use analytics::{CellQuery, RollupReport, UsageCell, UsageScope};
@@ -21,6 +24,7 @@ pub use keys::{KeyRecord, KeySettings, NewKey};
 pub use orgs::{Invitation, Member, Org, OrgOfUser, OrgOwner, OrgRole};
 pub use rate::RateTotal;
 pub use usage::UsageSummaryRow;
+pub use usage_writer::UsageWriterDb;
 pub use users::{RefreshOutcome, User};
 
 use crate::config::Config;
@@ -35,6 +39,9 @@ pub enum StoreError {
     Conflict,
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// From the usage writer's own SQLite connection (`usage_writer.rs`).
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("cannot prepare the data directory {path}: {source}")]
@@ -59,6 +66,11 @@ impl StoreError {
             StoreError::Database(
                 sqlx::Error::ColumnDecode { .. } | sqlx::Error::Encode(_) | sqlx::Error::TypeNotFound { .. },
             ) => true,
+            // The same line on the writer's SQLite connection: busy and locked are waits.
+            StoreError::Sqlite(e) => !matches!(
+                e.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+            ),
             _ => false,
         }
     }
@@ -79,6 +91,12 @@ pub enum Backend {
     Postgres,
 }
 
+impl Backend {
+    fn of(database_url: &str) -> Backend {
+        if database_url.starts_with("postgres") { Backend::Postgres } else { Backend::Sqlite }
+    }
+}
+
 /// Connections of the main SQLite pool: requests read keys and rules through it, the
 /// management API writes; usage has a connection of its own.
 const SQLITE_CONNECTIONS: u32 = 4;
@@ -86,12 +104,6 @@ const SQLITE_CONNECTIONS: u32 = 4;
 /// Every SQLite connection's settings; the busy timeout turns brief lock contention
 /// into a wait instead of an error.
 const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;";
-/// The usage writer's, in addition: a multi-row `INSERT` inside a transaction keeps a
-/// statement journal (the pages it changes, as they were, in case it fails half-way),
-/// which SQLite spills to a temporary file past 64 KiB: two `pwrite`s per page, ~17 pages
-/// per 8-row statement. In memory it costs a copy. The writer's connection runs nothing
-/// else, so no large sort or temporary table can grow in memory through it.
-const USAGE_WRITER_SQLITE_PRAGMAS: &str = "PRAGMA temp_store = MEMORY;";
 
 #[derive(Clone)]
 pub struct Store {
@@ -102,34 +114,24 @@ pub struct Store {
 impl Store {
     /// Opens (creating when needed) the configured database and applies migrations.
     pub async fn open(config: &Config) -> Result<Store, StoreError> {
-        let store = Store::connect(config, SQLITE_CONNECTIONS, config.database_max_connections, None).await?;
+        let store = Store::connect(config, SQLITE_CONNECTIONS, config.database_max_connections).await?;
         store.migrate().await?;
         Ok(store)
     }
 
-    /// One more connection to the database [`Store::open`] prepared, for the usage writer,
-    /// which runs on a thread and runtime of its own (`metering/writer.rs`): opened there,
-    /// it belongs to that runtime (a PostgreSQL connection's socket is driven by the runtime
-    /// that opened it), and the writer never waits for a connection the requests hold.
-    pub async fn open_for_usage_writer(config: &Config) -> Result<Store, StoreError> {
-        Store::connect(config, 1, 1, Some(USAGE_WRITER_SQLITE_PRAGMAS)).await
+    /// One more connection to the database [`Store::open`] prepared, for the usage writer's
+    /// PostgreSQL path (`store/usage_writer.rs`), which runs on a thread and runtime of its
+    /// own: opened there, it belongs to that runtime (a PostgreSQL connection's socket is
+    /// driven by the runtime that opened it), and the writer never waits for a connection
+    /// the requests hold.
+    async fn open_for_usage_writer(config: &Config) -> Result<Store, StoreError> {
+        Store::connect(config, 1, 1).await
     }
 
-    async fn connect(
-        config: &Config,
-        sqlite_max: u32,
-        postgres_max: u32,
-        sqlite_extra_pragmas: Option<&'static str>,
-    ) -> Result<Store, StoreError> {
+    async fn connect(config: &Config, sqlite_max: u32, postgres_max: u32) -> Result<Store, StoreError> {
         install_default_drivers();
-        let url = match &config.database_url {
-            Some(url) => url.clone(),
-            None => {
-                create_private_dir(&config.data_dir)?;
-                format!("sqlite://{}?mode=rwc", config.data_dir.join("mintoken.db").display())
-            }
-        };
-        let backend = if url.starts_with("postgres") { Backend::Postgres } else { Backend::Sqlite };
+        let url = database_url(config)?;
+        let backend = Backend::of(&url);
         let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10));
         let pool = match backend {
             // SQLite allows one writer; WAL (below) lets readers proceed alongside it.
@@ -142,9 +144,6 @@ impl Store {
                 .after_connect(move |conn, _| {
                     Box::pin(async move {
                         conn.execute(SQLITE_PRAGMAS).await?;
-                        if let Some(extra) = sqlite_extra_pragmas {
-                            conn.execute(extra).await?;
-                        }
                         Ok(())
                     })
                 })
@@ -192,6 +191,18 @@ pub fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(err)?;
     }
     Ok(())
+}
+
+/// The configured database URL; the embedded default is `mintoken.db` in the data
+/// directory, which is created (private to the user) when missing.
+fn database_url(config: &Config) -> Result<String, StoreError> {
+    match &config.database_url {
+        Some(url) => Ok(url.clone()),
+        None => {
+            create_private_dir(&config.data_dir)?;
+            Ok(format!("sqlite://{}?mode=rwc", config.data_dir.join("mintoken.db").display()))
+        }
+    }
 }
 
 fn flag(b: bool) -> i64 {

@@ -25,7 +25,7 @@ const USAGE_COLUMNS: usize = 21;
 /// a round trip to SQLite's worker thread or to PostgreSQL: row by row, that dominated the
 /// writer's cost. Placeholders are positional `?` on SQLite (numbered ones make SQLite
 /// look each name up, quadratic in their number) and `$n` on PostgreSQL.
-fn insert_usage_sql(backend: super::Backend, rows: usize) -> &'static str {
+pub(super) fn insert_usage_sql(backend: super::Backend, rows: usize) -> &'static str {
     use std::sync::OnceLock;
     static SQL: [[OnceLock<String>; 3]; 2] = [const { [const { OnceLock::new() }; 3] }; 2];
     let sizes = usage_chunk_sizes(backend);
@@ -55,13 +55,105 @@ fn insert_usage_sql(backend: super::Backend, rows: usize) -> &'static str {
 }
 
 /// Cuts `batch` into chunks of the backend's [`usage_chunk_sizes`].
-fn usage_chunks<T>(backend: super::Backend, mut batch: &[T]) -> impl Iterator<Item = &[T]> {
+pub(super) fn usage_chunks<T>(backend: super::Backend, mut batch: &[T]) -> impl Iterator<Item = &[T]> {
     std::iter::from_fn(move || {
         let size = usage_chunk_sizes(backend).into_iter().find(|&n| n <= batch.len())?;
         let (chunk, rest) = batch.split_at(size);
         batch = rest;
         Some(chunk)
     })
+}
+
+/// Receives a usage row's columns in [`insert_usage_sql`]'s order: each driver binds
+/// them its own way, from this one list.
+pub(super) trait UsageColumns<'r> {
+    fn text(&mut self, value: &'r str);
+    fn optional_text(&mut self, value: Option<&'r str>);
+    fn int(&mut self, value: i64);
+    fn optional_int(&mut self, value: Option<i64>);
+}
+
+pub(super) fn usage_columns<'r>(r: &'r UsageRecord, to: &mut impl UsageColumns<'r>) {
+    to.text(&r.request_id);
+    to.int(r.created_at);
+    to.text(&r.user_id);
+    to.text(&r.key_id);
+    to.text(r.provider);
+    to.text(&r.model);
+    to.text(r.endpoint);
+    to.text(r.intensity.as_str());
+    to.text(r.intensity_reason.as_str());
+    to.int(i64::from(r.status));
+    to.int(r.input_tokens);
+    to.int(r.output_tokens);
+    to.int(r.skill_tokens);
+    to.optional_int(r.context_tokens_before);
+    to.optional_int(r.context_tokens_after);
+    to.int(r.duration_ms);
+    to.int(r.upstream_ms);
+    to.int(flag(r.streamed));
+    to.text(r.usage_source.as_str());
+    to.int(flag(r.holdout));
+    to.optional_text(r.org_id.as_deref());
+}
+
+/// Adds a batch's output tokens to its accounts' month (`$1` account, `$2` month start,
+/// `$3` tokens, `$4` now).
+pub(super) const ADD_QUOTA_USAGE_SQL: &str = "INSERT INTO quota_usage (user_id, month_start, output_tokens, updated_at) \
+     VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, month_start) DO UPDATE SET \
+     output_tokens = quota_usage.output_tokens + excluded.output_tokens, updated_at = excluded.updated_at";
+
+/// Moves a key's `last_used_at` forward, never back (`$1` and `$3` the time, `$2` the key).
+pub(super) const KEY_LAST_USED_SQL: &str =
+    "UPDATE api_keys SET last_used_at = $1 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $3)";
+
+/// Each key's latest use in `batch`.
+pub(super) fn keys_last_used(batch: &[UsageRecord]) -> Vec<(&str, i64)> {
+    let mut last_use: Vec<(&str, i64)> = Vec::new();
+    for r in batch {
+        match last_use.iter_mut().find(|(k, _)| *k == r.key_id) {
+            Some((_, t)) => *t = (*t).max(r.created_at),
+            None => last_use.push((&r.key_id, r.created_at)),
+        }
+    }
+    last_use
+}
+
+/// The output tokens `batch` adds to each account's month: (account, month start, tokens).
+pub(super) fn quota_added(batch: &[UsageRecord]) -> Vec<(&str, i64, i64)> {
+    let mut quota: Vec<(&str, i64, i64)> = Vec::new();
+    for r in batch {
+        let month = month_start_ms(r.created_at);
+        match quota.iter_mut().find(|(a, m, _)| *a == r.account_id() && *m == month) {
+            Some((_, _, tokens)) => *tokens += r.output_tokens,
+            None => quota.push((r.account_id(), month, r.output_tokens)),
+        }
+    }
+    quota
+}
+
+/// Binds usage columns to an sqlx query.
+struct SqlxColumns<'q>(Option<sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>>);
+
+impl<'q> SqlxColumns<'q> {
+    fn bind<T: sqlx::Encode<'q, sqlx::Any> + sqlx::Type<sqlx::Any> + 'q>(&mut self, value: T) {
+        self.0 = self.0.take().map(|query| query.bind(value));
+    }
+}
+
+impl<'q> UsageColumns<'q> for SqlxColumns<'q> {
+    fn text(&mut self, value: &'q str) {
+        self.bind(value);
+    }
+    fn optional_text(&mut self, value: Option<&'q str>) {
+        self.bind(value);
+    }
+    fn int(&mut self, value: i64) {
+        self.bind(value);
+    }
+    fn optional_int(&mut self, value: Option<i64>) {
+        self.bind(value);
+    }
 }
 
 impl Store {
@@ -73,71 +165,21 @@ impl Store {
         }
         let mut tx = self.pool.begin().await?;
         for rows in usage_chunks(self.backend, batch) {
-            let mut insert = sqlx::query(sqlx::AssertSqlSafe(insert_usage_sql(self.backend, rows.len())));
+            let mut insert =
+                SqlxColumns(Some(sqlx::query(sqlx::AssertSqlSafe(insert_usage_sql(self.backend, rows.len())))));
             for r in rows {
-                insert = insert
-                    .bind(&r.request_id)
-                    .bind(r.created_at)
-                    .bind(&r.user_id)
-                    .bind(&r.key_id)
-                    .bind(r.provider)
-                    .bind(&r.model)
-                    .bind(r.endpoint)
-                    .bind(r.intensity.as_str())
-                    .bind(r.intensity_reason.as_str())
-                    .bind(i64::from(r.status))
-                    .bind(r.input_tokens)
-                    .bind(r.output_tokens)
-                    .bind(r.skill_tokens)
-                    .bind(r.context_tokens_before)
-                    .bind(r.context_tokens_after)
-                    .bind(r.duration_ms)
-                    .bind(r.upstream_ms)
-                    .bind(flag(r.streamed))
-                    .bind(r.usage_source.as_str())
-                    .bind(flag(r.holdout))
-                    .bind(r.org_id.as_deref());
+                usage_columns(r, &mut insert);
             }
-            insert.execute(&mut *tx).await?;
-        }
-        let mut last_use: Vec<(&str, i64)> = Vec::new();
-        for r in batch {
-            match last_use.iter_mut().find(|(k, _)| *k == r.key_id) {
-                Some((_, t)) => *t = (*t).max(r.created_at),
-                None => last_use.push((&r.key_id, r.created_at)),
-            }
-        }
-        let mut quota: Vec<(&str, i64, i64)> = Vec::new();
-        for r in batch {
-            let month = month_start_ms(r.created_at);
-            match quota.iter_mut().find(|(a, m, _)| *a == r.account_id() && *m == month) {
-                Some((_, _, tokens)) => *tokens += r.output_tokens,
-                None => quota.push((r.account_id(), month, r.output_tokens)),
+            if let Some(insert) = insert.0 {
+                insert.execute(&mut *tx).await?;
             }
         }
         let now = crate::clock::now_ms();
-        for (user_id, month, tokens) in quota {
-            sqlx::query(
-                "INSERT INTO quota_usage (user_id, month_start, output_tokens, updated_at) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (user_id, month_start) DO UPDATE SET \
-                 output_tokens = quota_usage.output_tokens + excluded.output_tokens, updated_at = excluded.updated_at",
-            )
-            .bind(user_id)
-            .bind(month)
-            .bind(tokens)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+        for (user_id, month, tokens) in quota_added(batch) {
+            sqlx::query(ADD_QUOTA_USAGE_SQL).bind(user_id).bind(month).bind(tokens).bind(now).execute(&mut *tx).await?;
         }
-        for (key_id, at) in last_use {
-            sqlx::query(
-                "UPDATE api_keys SET last_used_at = $1 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $3)",
-            )
-            .bind(at)
-            .bind(key_id)
-            .bind(at)
-            .execute(&mut *tx)
-            .await?;
+        for (key_id, at) in keys_last_used(batch) {
+            sqlx::query(KEY_LAST_USED_SQL).bind(at).bind(key_id).bind(at).execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())

@@ -111,7 +111,8 @@ impl Fields<'_, '_> {
             self.writer.write_char(' ').and_then(|()| value(self.writer))
         } else {
             let name = name.strip_prefix("r#").unwrap_or(name);
-            (self.writer.write_char(' '))
+            self.writer
+                .write_char(' ')
                 .and_then(|()| self.writer.write_str(name))
                 .and_then(|()| self.writer.write_char('='))
                 .and_then(|()| value(self.writer))

@@ -11,6 +11,7 @@ mod fences;
 mod lexicon;
 mod nb;
 mod system_terms;
+mod trie;
 
 use crate::Intensity;
 use lexicon::{Category, FIRES, Scores, Seen, Source};

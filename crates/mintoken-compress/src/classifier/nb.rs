@@ -104,26 +104,17 @@ impl Model {
     /// Calls `each` with the bucket of every unigram and bigram of `text`, in order,
     /// repeats included.
     fn each_bucket(&self, text: &str, mut each: impl FnMut(u32)) {
-        let bytes = text.as_bytes();
+        // One iterator for both loops: no index to check against the length.
+        let mut bytes = text.bytes().map(|b| WORD_BYTE[usize::from(b)]);
         let mut prev: Option<u32> = None;
-        let mut i = 0;
-        while let Some(&first) = bytes.get(i) {
-            i += 1;
-            let first = WORD_BYTE[usize::from(first)];
-            if first == 0 {
-                continue; // between words
-            }
+        while let Some(first) = bytes.find(|&b| b != 0) {
             // The bigram continues the previous word's hash: "w1 w2".
             let mut word = step(FNV_OFFSET, first);
             let mut pair = step(step(prev.unwrap_or(0), b' '), first);
-            while let Some(&next) = bytes.get(i) {
-                let b = WORD_BYTE[usize::from(next)];
-                if b == 0 {
-                    break;
-                }
+            // Ends on the byte after the word (between words, so nothing is lost) or the end.
+            for b in bytes.by_ref().take_while(|&b| b != 0) {
                 word = step(word, b);
                 pair = step(pair, b);
-                i += 1;
             }
             each(word & self.mask);
             if prev.is_some() {

@@ -104,10 +104,15 @@ impl Dialect for AnthropicMessages {
     /// `system` string: prepended. Block array: a leading text block, the others (and
     /// their `cache_control`) untouched. Absent: set to the skill.
     fn inject_skill(&self, request: &mut ParsedRequest, skill: &str) -> Result<(), String> {
+        // A string (the usual case, and agents' long prompts) is spliced, not decoded.
+        if let Some(joined) = json::raw_member(&request.body, "system").and_then(|raw| json::prepend_skill(skill, raw))
+        {
+            request.body.insert("system".to_owned(), joined);
+            return Ok(());
+        }
         let system = json::member::<Value>(&request.body, "system")?;
         let new_system = match system {
             None | Some(Value::Null) => Value::String(skill.to_owned()),
-            Some(Value::String(text)) => Value::String(mintoken_compress::skill::prepend(skill, &text)),
             Some(Value::Array(mut blocks)) => {
                 blocks.insert(0, json!({ "type": "text", "text": skill }));
                 Value::Array(blocks)

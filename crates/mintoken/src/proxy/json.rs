@@ -73,6 +73,23 @@ pub fn member<T: serde::de::DeserializeOwned>(object: &RawObject, field: &str) -
         .map_err(|e| format!("`{field}` is not valid here: {e}"))
 }
 
+/// `skill::prepend(skill, text)` where `raw` is the JSON string holding `text`, spliced
+/// rather than decoded and encoded again: the skill and separator are escaped and put after
+/// the opening quote, and the client's text keeps its exact bytes (escapes as it wrote
+/// them). A 16 KB agent system prompt then costs a copy instead of a decode, an encode and
+/// their allocations. `None` when `raw` is not a string.
+pub fn prepend_skill(skill: &str, raw: &RawValue) -> Option<Box<RawValue>> {
+    // What follows the opening quote: the text's JSON, closing quote included.
+    let rest = raw.get().strip_prefix('"')?;
+    if rest == "\"" {
+        return Some(to_raw(skill)); // an empty text gets the skill alone, as `prepend` does
+    }
+    let mut joined = serde_json::to_string(&format!("{skill}{}", mintoken_compress::skill::SEPARATOR)).ok()?;
+    joined.pop(); // the closing quote: the client's text goes on inside the same string
+    joined.push_str(rest);
+    RawValue::from_string(joined).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -82,6 +99,26 @@ mod tests {
         let body = br#"{"model":"m","seed":123456789012345678901234567890,"x":"\u00e9","n":1.0e3}"#;
         let object = parse_object(body).unwrap();
         assert_eq!(to_bytes(&object), body.to_vec());
+    }
+
+    /// The splice reads as `skill::prepend` of the decoded text, for texts with escapes of
+    /// every kind, and keeps the client's bytes after the skill.
+    #[test]
+    fn prepended_skills_read_as_the_joined_text() {
+        let skill = "Be \"brief\".\tNo\\fluff — ünïcode";
+        for text in ["", "x", "Be kind.", "line\nbreak \"quoted\" \\ \u{1F600} é", "\u{0}\u{1f}"] {
+            let raw = to_raw(text);
+            let spliced = prepend_skill(skill, &raw).unwrap();
+            let read: String = serde_json::from_str(spliced.get()).unwrap();
+            assert_eq!(read, mintoken_compress::skill::prepend(skill, text), "{text:?}");
+        }
+        let raw: Box<RawValue> = serde_json::from_str(r#""caf\u00e9 \/ ok""#).unwrap();
+        let spliced = prepend_skill("S", &raw).unwrap();
+        assert_eq!(spliced.get(), r#""S\n\ncaf\u00e9 \/ ok""#, "the client's escapes stay as sent");
+        for not_a_string in ["null", "[]", "{}", "1"] {
+            let raw: Box<RawValue> = serde_json::from_str(not_a_string).unwrap();
+            assert!(prepend_skill("S", &raw).is_none(), "{not_a_string}");
+        }
     }
 
     #[test]

@@ -74,6 +74,23 @@ impl From<wire::Usage> for Tokens {
     }
 }
 
+/// A system message's content with the skill in front: a string (the usual case) is
+/// spliced, not decoded; parts get a leading text part; none gets the skill alone.
+fn content_with_skill(skill: &str, content: Option<&RawValue>) -> Result<Box<RawValue>, &'static str> {
+    if let Some(spliced) = content.and_then(|raw| json::prepend_skill(skill, raw)) {
+        return Ok(spliced);
+    }
+    let content = content.map(|raw| serde_json::from_str::<Value>(raw.get())).transpose();
+    match content.map_err(|_| "is not valid JSON")? {
+        Some(Value::Array(mut parts)) => {
+            parts.insert(0, json!({ "type": "text", "text": skill }));
+            Ok(json::to_raw(&parts))
+        }
+        None | Some(Value::Null) => Ok(json::to_raw(skill)),
+        Some(_) => Err("must be a string or an array of parts"),
+    }
+}
+
 impl Dialect for OpenAiChat {
     fn provider(&self) -> &'static str {
         "openai"
@@ -126,18 +143,9 @@ impl Dialect for OpenAiChat {
             Some(i) => {
                 let mut message: RawObject = serde_json::from_str(messages[i].get())
                     .map_err(|_| format!("`messages[{i}]` must be an object"))?;
-                let content = message.get("content").map(|c| serde_json::from_str::<Value>(c.get())).transpose();
-                let content = content.map_err(|_| format!("`messages[{i}].content` is not valid JSON"))?;
-                let new_content = match content {
-                    Some(Value::String(text)) => Value::String(mintoken_compress::skill::prepend(skill, &text)),
-                    Some(Value::Array(mut parts)) => {
-                        parts.insert(0, json!({ "type": "text", "text": skill }));
-                        Value::Array(parts)
-                    }
-                    None | Some(Value::Null) => Value::String(skill.to_owned()),
-                    Some(_) => return Err(format!("`messages[{i}].content` must be a string or an array of parts")),
-                };
-                message.insert("content".to_owned(), json::to_raw(&new_content));
+                let new_content = content_with_skill(skill, json::raw_member(&message, "content"))
+                    .map_err(|what| format!("`messages[{i}].content` {what}"))?;
+                message.insert("content".to_owned(), new_content);
                 changed = json::to_raw(&message);
                 messages[i] = &changed;
             }

@@ -84,12 +84,12 @@ impl Dialect for OpenAiResponses {
 
     /// `instructions` becomes `skill + "\n\n" + instructions`, or the skill alone.
     fn inject_skill(&self, request: &mut ParsedRequest, skill: &str) -> Result<(), String> {
-        let existing = json::member::<Option<String>>(&request.body, "instructions")
-            .map_err(|_| "`instructions` must be a string".to_owned())?
-            .flatten()
-            .unwrap_or_default();
-        let joined = mintoken_compress::skill::prepend(skill, &existing);
-        request.body.insert("instructions".to_owned(), json::to_raw(&joined));
+        let joined = match json::raw_member(&request.body, "instructions").filter(|raw| raw.get() != "null") {
+            None => json::to_raw(skill),
+            // Spliced, not decoded: the client's text keeps its bytes.
+            Some(raw) => json::prepend_skill(skill, raw).ok_or("`instructions` must be a string")?,
+        };
+        request.body.insert("instructions".to_owned(), joined);
         Ok(())
     }
 

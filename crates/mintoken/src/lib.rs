@@ -2,7 +2,7 @@
 //! APIs that injects a compression skill, meters usage per account and key, and
 //! enforces plans. The binary (`main.rs`) is a thin shell over this library so tests
 //! can run the real server in-process over a real socket.
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)] // one exception: proxy/json.rs, `valid_by_construction`
 
 pub mod admin;
 pub mod analytics;

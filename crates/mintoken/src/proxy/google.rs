@@ -10,6 +10,7 @@ use super::dialect::{
 };
 use super::json;
 use axum::http::{HeaderMap, StatusCode};
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 pub struct Gemini;
@@ -158,30 +159,20 @@ impl Dialect for Gemini {
     }
 
     /// Prepends to the first text part of `systemInstruction` (or `system_instruction`),
-    /// inserts a text part when it has none, or creates it.
+    /// inserts a text part when it has none, or creates it. As in the other dialects the
+    /// skill is spliced into the client's JSON: the rest of the instruction keeps its bytes.
     fn inject_skill(&self, request: &mut ParsedRequest, skill: &str) -> Result<(), String> {
         let field =
             if request.body.contains_key("system_instruction") { "system_instruction" } else { "systemInstruction" };
-        let new_instruction = match json::member::<Value>(&request.body, field)? {
-            None | Some(Value::Null) => json!({ "parts": [{ "text": skill }] }),
-            Some(Value::String(text)) => {
-                json!({ "parts": [{ "text": mintoken_compress::skill::prepend(skill, &text) }] })
-            }
-            Some(Value::Object(mut content)) => {
-                let parts = content.entry("parts").or_insert_with(|| Value::Array(Vec::new()));
-                let Value::Array(parts) = parts else { return Err(format!("`{field}.parts` must be an array")) };
-                match parts.iter_mut().find_map(|p| p.get_mut("text").filter(|t| t.is_string())) {
-                    Some(text) => {
-                        let joined = mintoken_compress::skill::prepend(skill, text.as_str().unwrap_or_default());
-                        *text = Value::String(joined);
-                    }
-                    None => parts.insert(0, json!({ "text": skill })),
-                }
-                Value::Object(content)
-            }
-            Some(_) => return Err(format!("`{field}` must be a Content object")),
+        let instruction = match json::raw_member(&request.body, field).filter(|raw| raw.get() != "null") {
+            None => content_of(vec![text_part(&json::to_raw(skill))]),
+            Some(raw) => match json::prepend_skill(skill, raw) {
+                // A bare string, the shorthand for one text part.
+                Some(text) => content_of(vec![text_part(&text)]),
+                None => content_with_skill(raw, skill, field)?,
+            },
         };
-        request.body.insert(field.to_owned(), json::to_raw(&new_instruction));
+        request.body.insert(field.to_owned(), instruction);
         Ok(())
     }
 
@@ -262,6 +253,43 @@ impl StreamObserver for GeminiObserver {
     }
 }
 
+/// A Content object with the skill prepended to its first text part, or given a text
+/// part of its own, first, when it has none.
+fn content_with_skill(raw: &RawValue, skill: &str, field: &str) -> Result<Box<RawValue>, String> {
+    let mut content: json::RawObject =
+        serde_json::from_str(raw.get()).map_err(|_| format!("`{field}` must be a Content object"))?;
+    let mut parts: Vec<Box<RawValue>> = match content.get("parts") {
+        None => Vec::new(),
+        Some(parts) => serde_json::from_str(parts.get()).map_err(|_| format!("`{field}.parts` must be an array"))?,
+    };
+    let first_text = parts.iter_mut().find_map(|part| {
+        let joined = part_with_skill(part, skill)?;
+        Some((part, joined))
+    });
+    match first_text {
+        Some((part, joined)) => *part = joined,
+        None => parts.insert(0, text_part(&json::to_raw(skill))),
+    }
+    content.insert("parts".to_owned(), json::to_raw(&parts));
+    Ok(json::to_raw(&content))
+}
+
+/// The part with the skill prepended to its text, if it is an object with a string `text`.
+fn part_with_skill(part: &RawValue, skill: &str) -> Option<Box<RawValue>> {
+    let mut object: json::RawObject = serde_json::from_str(part.get()).ok()?;
+    let text = json::prepend_skill(skill, object.get("text")?)?;
+    object.insert("text".to_owned(), text);
+    Some(json::to_raw(&object))
+}
+
+fn text_part(text: &RawValue) -> Box<RawValue> {
+    json::to_raw(&json::RawObject::from([("text".to_owned(), text.to_owned())]))
+}
+
+fn content_of(parts: Vec<Box<RawValue>>) -> Box<RawValue> {
+    json::to_raw(&json::RawObject::from([("parts".to_owned(), json::to_raw(&parts))]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -307,6 +335,41 @@ mod tests {
             )["system_instruction"]["parts"][0],
             json!({"text":"SKILL"})
         );
+    }
+
+    /// The skill goes into the client's JSON: every other byte of the instruction (escapes,
+    /// numbers, unknown members) stays as sent.
+    #[test]
+    fn system_instruction_keeps_the_clients_bytes() {
+        let mut r = parsed(
+            r#"{"contents":[],"systemInstruction":{"x":1.0e3,"parts":["odd",{"text":null},{"inlineData":{}},{"text":"caf\u00e9 \/","y":[]}]}}"#,
+            &RouteInfo { model: Some("g".into()), ..Default::default() },
+        );
+        Gemini.inject_skill(&mut r, "SKILL").unwrap();
+        assert_eq!(
+            r.body["systemInstruction"].get(),
+            r#"{"x":1.0e3,"parts":["odd",{"text":null},{"inlineData":{}},{"text":"SKILL\n\ncaf\u00e9 \/","y":[]}]}"#
+        );
+        assert_eq!(
+            injected(r#"{"contents":[],"systemInstruction":"Be kind."}"#)["systemInstruction"],
+            json!({"parts":[{"text":"SKILL\n\nBe kind."}]})
+        );
+        assert_eq!(
+            injected(r#"{"contents":[],"systemInstruction":null}"#)["systemInstruction"],
+            json!({"parts":[{"text":"SKILL"}]})
+        );
+        assert_eq!(
+            injected(r#"{"contents":[],"systemInstruction":{"role":"system"}}"#)["systemInstruction"],
+            json!({"role":"system","parts":[{"text":"SKILL"}]})
+        );
+        for (bad, error) in [
+            (r#"{"contents":[],"systemInstruction":7}"#, "`systemInstruction` must be a Content object"),
+            (r#"{"contents":[],"system_instruction":{"parts":{}}}"#, "`system_instruction.parts` must be an array"),
+            (r#"{"contents":[],"systemInstruction":{"parts":null}}"#, "`systemInstruction.parts` must be an array"),
+        ] {
+            let mut r = parsed(bad, &RouteInfo { model: Some("g".into()), ..Default::default() });
+            assert_eq!(Gemini.inject_skill(&mut r, "SKILL").unwrap_err(), error, "{bad}");
+        }
     }
 
     /// Reproduces fuzz/corpus/dialects/finding-gemini-usage-overflow (integer overflow, a panic

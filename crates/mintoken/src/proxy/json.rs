@@ -73,6 +73,45 @@ pub fn member<T: serde::de::DeserializeOwned>(object: &RawObject, field: &str) -
         .map_err(|e| format!("`{field}` is not valid here: {e}"))
 }
 
+/// The first element of a JSON array, read without parsing the rest of the array.
+pub struct FirstElement<'a> {
+    pub element: &'a RawValue,
+    /// What follows the element: `,` and more elements, then `]` (with any spacing).
+    rest: &'a str,
+}
+
+/// `None` for an empty array or a non-array.
+pub fn first_element(array: &RawValue) -> Option<FirstElement<'_>> {
+    let inner = array.get().strip_prefix('[')?;
+    let mut elements = serde_json::Deserializer::from_str(inner).into_iter::<&RawValue>();
+    let element = elements.next()?.ok()?;
+    Some(FirstElement { element, rest: inner.get(elements.byte_offset()..)? })
+}
+
+impl FirstElement<'_> {
+    /// The array with `replacement` in place of its first element; the rest keeps its bytes.
+    pub fn replaced_by(&self, replacement: &RawValue) -> Box<RawValue> {
+        let mut joined = String::with_capacity(1 + replacement.get().len() + self.rest.len());
+        joined.push('[');
+        joined.push_str(replacement.get());
+        joined.push_str(self.rest);
+        valid_by_construction(joined)
+    }
+}
+
+/// A `RawValue` of JSON that is valid by construction (the callers say why), not parsed
+/// again to prove it: for a 128 KB agent conversation that second reading was ~0.7M
+/// instructions, a fifth of the request (docs/BENCHMARKS.md). serde_json parses it anyway
+/// in debug builds, so every test and fuzz run checks the claim.
+#[allow(unsafe_code)]
+fn valid_by_construction(json: String) -> Box<RawValue> {
+    // SAFETY: only the two functions of this module that build JSON from parsed pieces call
+    // this: `replaced_by` puts a value after `[` and in front of the rest of an array whose
+    // first element it replaces; `prepend_skill` puts escaped text after a string's opening
+    // quote. Neither result has surrounding whitespace.
+    unsafe { RawValue::from_string_unchecked(json) }
+}
+
 /// `skill::prepend(skill, text)` where `raw` is the JSON string holding `text`, spliced
 /// rather than decoded and encoded again: the skill and separator are escaped and put after
 /// the opening quote, and the client's text keeps its exact bytes (escapes as it wrote
@@ -84,10 +123,35 @@ pub fn prepend_skill(skill: &str, raw: &RawValue) -> Option<Box<RawValue>> {
     if rest == "\"" {
         return Some(to_raw(skill)); // an empty text gets the skill alone, as `prepend` does
     }
-    let mut joined = serde_json::to_string(&format!("{skill}{}", mintoken_compress::skill::SEPARATOR)).ok()?;
-    joined.pop(); // the closing quote: the client's text goes on inside the same string
-    joined.push_str(rest);
-    RawValue::from_string(joined).ok()
+    let separator = mintoken_compress::skill::SEPARATOR;
+    let mut joined = String::with_capacity(1 + 2 * (skill.len() + separator.len()) + rest.len());
+    joined.push('"');
+    push_escaped(&mut joined, skill);
+    push_escaped(&mut joined, separator);
+    joined.push_str(rest); // the client's text goes on inside the same string, closing quote included
+    Some(valid_by_construction(joined))
+}
+
+/// Appends `text` as it reads inside a JSON string. The skills need no escapes: they are
+/// checked without branching per byte (the loop vectorises) and copied whole; anything
+/// else, such as the separator's line breaks, is escaped a byte at a time.
+fn push_escaped(out: &mut String, text: &str) {
+    let needs_escape = |b: u8| b < 0x20 || b == b'"' || b == b'\\';
+    if !text.bytes().fold(false, |any, b| any | needs_escape(b)) {
+        out.push_str(text);
+        return;
+    }
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c < ' ' => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -105,7 +169,7 @@ mod tests {
     /// every kind, and keeps the client's bytes after the skill.
     #[test]
     fn prepended_skills_read_as_the_joined_text() {
-        let skill = "Be \"brief\".\tNo\\fluff — ünïcode";
+        let skill = "Be \"brief\".\tNo\\fluff\r\u{1} — ünïcode";
         for text in ["", "x", "Be kind.", "line\nbreak \"quoted\" \\ \u{1F600} é", "\u{0}\u{1f}"] {
             let raw = to_raw(text);
             let spliced = prepend_skill(skill, &raw).unwrap();
@@ -118,6 +182,26 @@ mod tests {
         for not_a_string in ["null", "[]", "{}", "1"] {
             let raw: Box<RawValue> = serde_json::from_str(not_a_string).unwrap();
             assert!(prepend_skill("S", &raw).is_none(), "{not_a_string}");
+        }
+    }
+
+    #[test]
+    fn the_first_element_is_read_alone() {
+        for (array, first, rest) in [
+            (r#"[{"a":[1,"]"]} , 2]"#, r#"{"a":[1,"]"]}"#, " , 2]"),
+            (r#"[ "x\"" ]"#, r#""x\"""#, " ]"),
+            ("[12,{}]", "12", ",{}]"),
+            ("[null]", "null", "]"),
+        ] {
+            let raw: Box<RawValue> = serde_json::from_str(array).unwrap();
+            let first_element = first_element(&raw).unwrap();
+            assert_eq!((first_element.element.get(), first_element.rest), (first, rest), "{array}");
+            let replaced = first_element.replaced_by(&to_raw("new"));
+            assert_eq!(replaced.get(), format!("[\"new\"{rest}"));
+        }
+        for no_element in ["[]", "[ ]", "{}", "\"[1]\""] {
+            let raw: Box<RawValue> = serde_json::from_str(no_element).unwrap();
+            assert!(first_element(&raw).is_none(), "{no_element}");
         }
     }
 

@@ -91,6 +91,23 @@ fn content_with_skill(skill: &str, content: Option<&RawValue>) -> Result<Box<Raw
     }
 }
 
+fn is_system(message: &RawValue) -> bool {
+    serde_json::from_str::<wire::Role>(message.get())
+        .ok()
+        .and_then(|r| r.role)
+        .is_some_and(|role| role == "system" || role == "developer")
+}
+
+/// `messages[index]` with the skill in front of its content.
+fn message_with_skill(message: &RawValue, index: usize, skill: &str) -> Result<Box<RawValue>, String> {
+    let mut message: RawObject =
+        serde_json::from_str(message.get()).map_err(|_| format!("`messages[{index}]` must be an object"))?;
+    let new_content = content_with_skill(skill, json::raw_member(&message, "content"))
+        .map_err(|what| format!("`messages[{index}].content` {what}"))?;
+    message.insert("content".to_owned(), new_content);
+    Ok(json::to_raw(&message))
+}
+
 impl Dialect for OpenAiChat {
     fn provider(&self) -> &'static str {
         "openai"
@@ -128,25 +145,23 @@ impl Dialect for OpenAiChat {
     /// at index 0. Other messages keep their exact bytes.
     fn inject_skill(&self, request: &mut ParsedRequest, skill: &str) -> Result<(), String> {
         let Some(raw_messages) = request.body.get("messages") else { return Ok(()) };
+        let not_messages = "`messages` must be an array of chat messages";
+        // The usual shape (SDKs, agents): the system message first. Only it is read; the
+        // rest of the array, however long, is copied as it stands.
+        if let Some(first) = json::first_element(raw_messages)
+            && is_system(first.element)
+        {
+            let messages = first.replaced_by(&message_with_skill(first.element, 0, skill)?);
+            request.body.insert("messages".to_owned(), messages);
+            return Ok(());
+        }
         // Borrowed: the other messages are copied once, into the new array, not first
         // each into a box of its own.
-        let mut messages: Vec<&RawValue> =
-            serde_json::from_str(raw_messages.get()).map_err(|_| "`messages` must be an array of chat messages")?;
-        let system_at = messages.iter().position(|m| {
-            serde_json::from_str::<wire::Role>(m.get())
-                .ok()
-                .and_then(|r| r.role)
-                .is_some_and(|role| role == "system" || role == "developer")
-        });
+        let mut messages: Vec<&RawValue> = serde_json::from_str(raw_messages.get()).map_err(|_| not_messages)?;
         let changed: Box<RawValue>;
-        match system_at {
+        match messages.iter().position(|m| is_system(m)) {
             Some(i) => {
-                let mut message: RawObject = serde_json::from_str(messages[i].get())
-                    .map_err(|_| format!("`messages[{i}]` must be an object"))?;
-                let new_content = content_with_skill(skill, json::raw_member(&message, "content"))
-                    .map_err(|what| format!("`messages[{i}].content` {what}"))?;
-                message.insert("content".to_owned(), new_content);
-                changed = json::to_raw(&message);
+                changed = message_with_skill(messages[i], i, skill)?;
                 messages[i] = &changed;
             }
             None => {
@@ -296,6 +311,22 @@ mod tests {
             body_of(&r),
             r#"{"model":"m","messages":[{"role":"user","content":"hi"},{"role":"system","content":"SKILL\n\nBe kind."}],"temperature":0.70}"#
         );
+    }
+
+    /// A leading system message (the common shape) is changed alone; what follows it, odd
+    /// spacing and escapes included, is copied byte for byte.
+    #[test]
+    fn a_leading_system_message_is_changed_alone() {
+        let tail = r#" ,{"role":"user","content":"caf\u00e9","n":1.0e3} , {"role":"system","content":"later"} ]"#;
+        let mut r = parsed(&format!(r#"{{"model":"m","messages":[ {{"role":"system","content":"Be kind."}}{tail}}}"#));
+        OpenAiChat.inject_skill(&mut r, "SKILL").unwrap();
+        assert_eq!(
+            body_of(&r),
+            format!(r#"{{"model":"m","messages":[{{"role":"system","content":"SKILL\n\nBe kind."}}{tail}}}"#)
+        );
+        let mut r = parsed(r#"{"model":"m","messages":[{"role":"developer","content":7},{"role":"user"}]}"#);
+        let error = OpenAiChat.inject_skill(&mut r, "SKILL").unwrap_err();
+        assert_eq!(error, "`messages[0].content` must be a string or an array of parts");
     }
 
     #[test]

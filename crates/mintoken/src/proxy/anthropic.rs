@@ -9,6 +9,7 @@ use super::dialect::{
 };
 use super::json;
 use axum::http::{HeaderMap, StatusCode};
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 pub struct AnthropicMessages;
@@ -93,7 +94,7 @@ impl Dialect for AnthropicMessages {
             .filter(|m| m.role_is(&["user"]))
             .filter_map(|m| MessageView::text_of(m.content))
             .find(|t| !t.is_empty());
-        let system = MessageView::text_of(json::raw_member(&request.body, "system"));
+        let system = MessageView::text_of(json::raw_member(&request.body, "system").map(RawValue::get));
         PromptText { latest_user: latest_user.unwrap_or_default(), system: system.unwrap_or_default() }
     }
 

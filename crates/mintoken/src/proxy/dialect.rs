@@ -3,6 +3,7 @@
 //! trait (plus its wire types and tests) and one line in the router.
 
 use super::json::RawObject;
+use super::json_scan;
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -47,32 +48,57 @@ pub struct PromptText {
 
 /// One element of a `messages` (or `contents`, `input`) array, or one part of a content
 /// array, as far as the prompt text needs it: the role or part type, and the content
-/// (`content`, Gemini's `parts`) or text left raw, borrowed from the body. Reading a long
-/// conversation this way is one pass without copies; as a tree of `Value`s it was the
-/// largest cost of an agent-sized request (docs/BENCHMARKS.md), and a tool result is
-/// skipped, never copied. An element that is not an object, or a role or type that is not
-/// a string, reads as absent, as `Value::get` and `as_str` saw them.
+/// (`content`, Gemini's `parts`) or text left raw, borrowed from the body. The array is
+/// walked, not parsed (`json_scan`: the body was parsed once already), and only roles and
+/// types are decoded: reading a long conversation as a tree of `Value`s was the largest
+/// cost of an agent-sized request, and even a parse that skips what it does not keep
+/// read the conversation a second time at serde's pace (docs/BENCHMARKS.md). An element
+/// that is not an object, or a role or type that is not a string, reads as absent, as
+/// `Value::get` and `as_str` saw them.
 #[derive(Default)]
 pub struct MessageView<'a> {
     pub role: Option<Cow<'a, str>>,
-    pub content: Option<&'a RawValue>,
-    pub parts: Option<&'a RawValue>,
+    pub content: Option<&'a str>,
+    pub parts: Option<&'a str>,
     /// A part's `type`.
     pub kind: Option<Cow<'a, str>>,
     /// A part's `text`.
-    pub text: Option<&'a RawValue>,
+    pub text: Option<&'a str>,
 }
 
 impl<'a> MessageView<'a> {
-    /// The array `raw` holds, element by element; anything else (or invalid JSON) reads as
-    /// no messages.
-    pub fn list(raw: Option<&'a RawValue>) -> Vec<MessageView<'a>> {
-        raw.and_then(|raw| serde_json::from_str(raw.get()).ok()).unwrap_or_default()
+    /// The array the raw JSON `raw` holds, element by element; anything else reads as no
+    /// messages.
+    pub fn list(raw: Option<&'a str>) -> Vec<MessageView<'a>> {
+        let mut views: Vec<MessageView<'a>> = Vec::new();
+        let walked = raw.and_then(|raw| {
+            json_scan::array_members(raw, |i, key, value| {
+                if views.len() <= i {
+                    views.resize_with(i + 1, MessageView::default);
+                }
+                let view = &mut views[i];
+                match string(key).as_deref() {
+                    Some("role") => view.role = string(value),
+                    Some("type") => view.kind = string(value),
+                    Some("content") => view.content = Some(value),
+                    Some("parts") => view.parts = Some(value),
+                    Some("text") => view.text = Some(value),
+                    _ => {}
+                }
+            })
+        });
+        match walked {
+            Some(count) => {
+                views.resize_with(count, MessageView::default);
+                views
+            }
+            None => Vec::new(),
+        }
     }
 
     /// [`MessageView::list`] of the body's member `field`.
     pub fn member(body: &'a RawObject, field: &str) -> Vec<MessageView<'a>> {
-        MessageView::list(super::json::raw_member(body, field))
+        MessageView::list(super::json::raw_member(body, field).map(RawValue::get))
     }
 
     pub fn role_is(&self, roles: &[&str]) -> bool {
@@ -80,10 +106,10 @@ impl<'a> MessageView<'a> {
     }
 
     /// [`content_text`] of a raw content (`None` when absent), read through views.
-    pub fn text_of(raw: Option<&RawValue>) -> Option<String> {
+    pub fn text_of(raw: Option<&str>) -> Option<String> {
         let raw = raw?;
-        Some(match raw.get().as_bytes().first() {
-            Some(b'"') => serde_json::from_str(raw.get()).unwrap_or_default(),
+        Some(match raw.as_bytes().first() {
+            Some(b'"') => serde_json::from_str(raw).unwrap_or_default(),
             Some(b'[') => {
                 let parts = MessageView::list(Some(raw));
                 let texts =
@@ -95,15 +121,9 @@ impl<'a> MessageView<'a> {
     }
 }
 
-impl<'de> serde::Deserialize<'de> for MessageView<'de> {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(MessageVisitor)
-    }
-}
-
 /// The string a raw value holds, if it is one.
-fn string(raw: &RawValue) -> Option<Cow<'_, str>> {
-    serde_json::from_str::<Str>(raw.get()).ok().map(|s| s.0)
+fn string(raw: &str) -> Option<Cow<'_, str>> {
+    serde_json::from_str::<Str>(raw).ok().map(|s| s.0)
 }
 
 /// A JSON string borrowed from the input unless it holds escapes (serde's own `Cow<str>`
@@ -131,63 +151,6 @@ impl<'de> serde::de::Visitor<'de> for StrVisitor {
 
     fn visit_str<E>(self, s: &str) -> Result<Self::Value, E> {
         Ok(Str(Cow::Owned(s.to_owned())))
-    }
-}
-
-struct MessageVisitor;
-
-impl<'de> serde::de::Visitor<'de> for MessageVisitor {
-    type Value = MessageView<'de>;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a message")
-    }
-
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        use serde::de::IgnoredAny;
-        let mut view = MessageView::default();
-        while let Some(Str(key)) = map.next_key()? {
-            match key.as_ref() {
-                "role" => view.role = string(map.next_value()?),
-                "type" => view.kind = string(map.next_value()?),
-                "content" => view.content = Some(map.next_value()?),
-                "parts" => view.parts = Some(map.next_value()?),
-                "text" => view.text = Some(map.next_value()?),
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
-                }
-            }
-        }
-        Ok(view)
-    }
-
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
-        Ok(MessageView::default())
-    }
-
-    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
-        Ok(MessageView::default())
-    }
-
-    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-        Ok(MessageView::default())
-    }
-
-    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-        Ok(MessageView::default())
-    }
-
-    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-        Ok(MessageView::default())
-    }
-
-    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-        Ok(MessageView::default())
-    }
-
-    fn visit_unit<E>(self) -> Result<Self::Value, E> {
-        Ok(MessageView::default())
     }
 }
 
@@ -343,11 +306,21 @@ pub trait Dialect: Send + Sync + 'static {
 mod tests {
     use super::{GeneratedText, MessageView, content_text};
     use serde_json::Value;
-    use serde_json::value::RawValue;
 
-    /// The borrowed view reads every element as a tree of `Value`s did: roles that are not
-    /// strings, elements that are not objects, repeated keys (the last wins), null and
-    /// part-array contents, escapes.
+    /// The views read `raw` as a tree of `Value`s does.
+    fn assert_views_read_what_values_read(raw: &str) {
+        let values: Vec<Value> = serde_json::from_str(raw).unwrap();
+        let views = MessageView::list(Some(raw));
+        assert_eq!(views.len(), values.len(), "{raw}");
+        for (view, value) in views.iter().zip(&values) {
+            assert_eq!(view.role.as_deref(), value.get("role").and_then(Value::as_str), "{value}");
+            assert_eq!(MessageView::text_of(view.content), value.get("content").map(content_text), "{value}");
+            assert_eq!(MessageView::text_of(view.parts), value.get("parts").map(content_text), "{value}");
+        }
+    }
+
+    /// Roles that are not strings, elements that are not objects, repeated keys (the last
+    /// wins), null and part-array contents, escapes in keys and values.
     #[test]
     fn message_views_read_what_values_read() {
         let raw = r#"[
@@ -365,18 +338,47 @@ mod tests {
             ]},
             {"role":"user","content":{"type":"text","text":"an object is no content"}}
         ]"#;
-        let values: Vec<Value> = serde_json::from_str(raw).unwrap();
-        let raw: Box<RawValue> = serde_json::from_str(raw).unwrap();
-        let views = MessageView::list(Some(&raw));
-        assert_eq!(views.len(), values.len());
-        for (view, value) in views.iter().zip(&values) {
-            assert_eq!(view.role.as_deref(), value.get("role").and_then(Value::as_str), "{value}");
-            assert_eq!(MessageView::text_of(view.content), value.get("content").map(content_text), "{value}");
-            assert_eq!(MessageView::text_of(view.parts), value.get("parts").map(content_text), "{value}");
-        }
-        let not_an_array: Box<RawValue> = serde_json::from_str(r#"{"role":"user"}"#).unwrap();
-        assert!(MessageView::list(Some(&not_an_array)).is_empty());
+        assert_views_read_what_values_read(raw);
+        assert!(MessageView::list(Some(r#"{"role":"user"}"#)).is_empty());
+        assert!(MessageView::list(Some("\"[]\"")).is_empty());
         assert!(MessageView::list(None).is_empty());
+    }
+
+    /// Generated conversations, compact and pretty-printed, whose strings are full of what
+    /// the walk must not take for structure: quotes, backslashes, brackets, commas, colons.
+    #[test]
+    fn generated_conversations_read_as_values_do() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        const PIECES: [&str; 14] = ["a", "\"", "\\", "{", "}", "[", "]", ",", ":", "\n", "é", "\u{1}", " ", "\\\""];
+        const KEYS: [&str; 7] = ["role", "content", "type", "text", "parts", "tool_calls", "x"];
+        fn value(next: &mut dyn FnMut(usize) -> usize, depth: usize) -> Value {
+            match if depth > 3 { next(4) } else { next(7) } {
+                0 => Value::String((0..next(12)).map(|_| PIECES[next(PIECES.len())]).collect()),
+                1 => Value::from(next(1000) as f64 / 8.0),
+                2 => Value::Null,
+                3 => Value::String(["user", "system", "text", "input_text"][next(4)].to_owned()),
+                4 | 5 => {
+                    let members = (0..next(5)).map(|_| (KEYS[next(KEYS.len())].to_owned(), value(next, depth + 1)));
+                    Value::Object(members.collect())
+                }
+                _ => Value::Array((0..next(4)).map(|_| value(next, depth + 1)).collect()),
+            }
+        }
+        for round in 0..2_000 {
+            let messages: Vec<Value> = (0..next(6)).map(|_| value(&mut next, 0)).collect();
+            let raw = if round % 2 == 0 {
+                serde_json::to_string(&messages).unwrap()
+            } else {
+                serde_json::to_string_pretty(&messages).unwrap()
+            };
+            assert_views_read_what_values_read(&raw);
+        }
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod dialect;
 pub(crate) mod error;
 pub mod google;
 mod json;
+mod json_scan;
 pub(crate) mod meter;
 pub mod openai_chat;
 pub mod openai_responses;

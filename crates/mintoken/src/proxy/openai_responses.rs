@@ -10,6 +10,7 @@ use super::json;
 use super::openai_chat::openai_error_body;
 use axum::http::StatusCode;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 pub struct OpenAiResponses;
 
@@ -63,8 +64,8 @@ impl Dialect for OpenAiResponses {
 
     /// `input` is a string, or items of which the last user message counts.
     fn prompt_text(&self, request: &ParsedRequest) -> PromptText {
-        let input = json::raw_member(&request.body, "input");
-        let latest_user = match input.map(|raw| raw.get().trim_start().as_bytes().first()) {
+        let input = json::raw_member(&request.body, "input").map(RawValue::get);
+        let latest_user = match input.map(|raw| raw.trim_start().as_bytes().first()) {
             Some(Some(b'[')) => MessageView::list(input)
                 .iter()
                 .rev()

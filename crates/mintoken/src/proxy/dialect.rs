@@ -77,7 +77,7 @@ impl<'a> MessageView<'a> {
                     views.resize_with(i + 1, MessageView::default);
                 }
                 let view = &mut views[i];
-                match string(key).as_deref() {
+                match key_text(key).as_deref() {
                     Some("role") => view.role = string(value),
                     Some("type") => view.kind = string(value),
                     Some("content") => view.content = Some(value),
@@ -118,6 +118,14 @@ impl<'a> MessageView<'a> {
             }
             _ => String::new(),
         })
+    }
+}
+
+/// A raw member key's text: as written unless it holds escapes (keys hardly ever do).
+fn key_text(raw: &str) -> Option<Cow<'_, str>> {
+    match raw.strip_prefix('"').and_then(|key| key.strip_suffix('"')) {
+        Some(plain) if !plain.contains('\\') => Some(Cow::Borrowed(plain)),
+        _ => string(raw),
     }
 }
 

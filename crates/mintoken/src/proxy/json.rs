@@ -100,9 +100,9 @@ impl FirstElement<'_> {
 }
 
 /// A `RawValue` of JSON that is valid by construction (the callers say why), not parsed
-/// again to prove it: for a 128 KB agent conversation that second reading was ~0.7M
+/// again to prove it: for a 128 KB agent conversation that second reading was ~0.64M
 /// instructions, a fifth of the request (docs/BENCHMARKS.md). serde_json parses it anyway
-/// in debug builds, so every test and fuzz run checks the claim.
+/// in debug builds, so every test (the fuzz corpora's replay included) checks the claim.
 #[allow(unsafe_code)]
 fn valid_by_construction(json: String) -> Box<RawValue> {
     // SAFETY: only the two functions of this module that build JSON from parsed pieces call

@@ -91,6 +91,7 @@ fn content_with_skill(skill: &str, content: Option<&RawValue>) -> Result<Box<Raw
     }
 }
 
+/// A `system` or `developer` message: the one the skill joins.
 fn is_system(message: &RawValue) -> bool {
     serde_json::from_str::<wire::Role>(message.get())
         .ok()

@@ -165,7 +165,7 @@ impl Dialect for Gemini {
         let field =
             if request.body.contains_key("system_instruction") { "system_instruction" } else { "systemInstruction" };
         let instruction = match json::raw_member(&request.body, field).filter(|raw| raw.get() != "null") {
-            None => content_of(vec![text_part(&json::to_raw(skill))]),
+            None => content_of(vec![skill_part(skill)]),
             Some(raw) => match json::prepend_skill(skill, raw) {
                 // A bare string, the shorthand for one text part.
                 Some(text) => content_of(vec![text_part(&text)]),
@@ -268,7 +268,7 @@ fn content_with_skill(raw: &RawValue, skill: &str, field: &str) -> Result<Box<Ra
     });
     match first_text {
         Some((part, joined)) => *part = joined,
-        None => parts.insert(0, text_part(&json::to_raw(skill))),
+        None => parts.insert(0, skill_part(skill)),
     }
     content.insert("parts".to_owned(), json::to_raw(&parts));
     Ok(json::to_raw(&content))
@@ -280,6 +280,11 @@ fn part_with_skill(part: &RawValue, skill: &str) -> Option<Box<RawValue>> {
     let text = json::prepend_skill(skill, object.get("text")?)?;
     object.insert("text".to_owned(), text);
     Some(json::to_raw(&object))
+}
+
+/// A part holding the skill alone, for content that has no text part to prepend it to.
+fn skill_part(skill: &str) -> Box<RawValue> {
+    text_part(&json::to_raw(skill))
 }
 
 fn text_part(text: &RawValue) -> Box<RawValue> {

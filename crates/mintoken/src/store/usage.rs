@@ -6,24 +6,26 @@ use crate::metering::quota::month_start_ms;
 use sqlx::Row;
 
 /// Rows per `INSERT` statement, largest first: a batch is cut into chunks of these
-/// sizes, so only three statement texts exist per backend and all stay prepared.
-/// Small on SQLite: while SQLite runs a statement it holds a core, and on a small machine
-/// a request waiting for that core waits for the whole statement (with 32 rows the p99 at
-/// concurrency 1 on one core was ~50–150 µs worse, docs/BENCHMARKS.md). Larger on
-/// PostgreSQL, whose work runs in the server's processes: there each statement is a
-/// network round trip, and 8-row statements made a 512-row batch 64 of them.
-const fn usage_chunk_sizes(backend: super::Backend) -> [usize; 3] {
+/// sizes, so at most three statement texts exist per backend and all stay prepared.
+/// One row on SQLite: while SQLite runs a statement it holds a core, and on a small machine
+/// a request waiting for that core waits for the whole statement; the writer gives the
+/// core up after each one. With 32 rows the p99 at concurrency 1 on one core was ~50–150 µs
+/// worse than with 8, and one row did better than 8 again with no cost in throughput
+/// (docs/BENCHMARKS.md). Larger on PostgreSQL, whose work runs in the server's processes:
+/// there each statement is a network round trip, and 8-row statements made a 512-row
+/// batch 64 of them.
+const fn usage_chunk_sizes(backend: super::Backend) -> &'static [usize] {
     match backend {
-        super::Backend::Sqlite => [8, 4, 1],
-        super::Backend::Postgres => [64, 8, 1],
+        super::Backend::Sqlite => &[1],
+        super::Backend::Postgres => &[64, 8, 1],
     }
 }
 const USAGE_COLUMNS: usize = 21;
 
 /// The `INSERT INTO usage_events … VALUES (…), (…)` statement for `rows` rows (one of
-/// [`usage_chunk_sizes`]), built once. Many rows per statement because each statement is
-/// a round trip to SQLite's worker thread or to PostgreSQL: row by row, that dominated the
-/// writer's cost. Placeholders are positional `?` on SQLite (numbered ones make SQLite
+/// [`usage_chunk_sizes`], at most three of them), built once. Many rows per statement on
+/// PostgreSQL, where each statement is a round trip: row by row, that dominated the
+/// writer's cost (the SQLite writer runs its statements itself, with no round trip). Placeholders are positional `?` on SQLite (numbered ones make SQLite
 /// look each name up, quadratic in their number) and `$n` on PostgreSQL.
 pub(super) fn insert_usage_sql(backend: super::Backend, rows: usize) -> &'static str {
     use std::sync::OnceLock;
@@ -57,7 +59,7 @@ pub(super) fn insert_usage_sql(backend: super::Backend, rows: usize) -> &'static
 /// Cuts `batch` into chunks of the backend's [`usage_chunk_sizes`].
 pub(super) fn usage_chunks<T>(backend: super::Backend, mut batch: &[T]) -> impl Iterator<Item = &[T]> {
     std::iter::from_fn(move || {
-        let size = usage_chunk_sizes(backend).into_iter().find(|&n| n <= batch.len())?;
+        let size = usage_chunk_sizes(backend).iter().copied().find(|&n| n <= batch.len())?;
         let (chunk, rest) = batch.split_at(size);
         batch = rest;
         Some(chunk)
@@ -289,8 +291,6 @@ mod tests {
         assert!(pg.ends_with(", $166, $167, $168)"), "{pg}");
         assert_eq!(pg.matches('$').count(), 168);
         assert_eq!(insert_usage_sql(crate::store::Backend::Postgres, 64).matches('$').count(), 64 * 21);
-        let sqlite = insert_usage_sql(crate::store::Backend::Sqlite, 4);
-        assert_eq!(sqlite.matches('?').count(), 84);
         assert_eq!(insert_usage_sql(crate::store::Backend::Sqlite, 1).matches('?').count(), 21);
     }
 
@@ -299,7 +299,7 @@ mod tests {
         let batch: Vec<u32> = (0..23).collect();
         let sqlite = crate::store::Backend::Sqlite;
         let sizes: Vec<usize> = usage_chunks(sqlite, &batch).map(<[u32]>::len).collect();
-        assert_eq!(sizes, [8, 8, 4, 1, 1, 1]);
+        assert_eq!(sizes, [1; 23]);
         assert_eq!(usage_chunks(sqlite, &batch).flatten().count(), 23);
         let batch: Vec<u32> = (0..141).collect();
         let postgres = crate::store::Backend::Postgres;

@@ -111,11 +111,12 @@ fn insert_usage_sqlite(conn: &mut Connection, batch: &[UsageRecord]) -> Result<(
             return Err(e.into());
         }
         statement.raw_execute()?;
-        // A request waiting for this core gets it between statements: a batch runs for
-        // milliseconds, and nothing else makes this thread give the core up meanwhile.
-        // Measured on one core (docs/BENCHMARKS.md): without it, one request in a
-        // thousand waited for a whole batch (+2 ms); yielding only every 500 µs made
-        // the p99 worse than yielding after every statement.
+        // A request waiting for this core gets it between statements (one row each): a
+        // batch runs for milliseconds, and nothing else makes this thread give the core up
+        // meanwhile. Measured on one core (docs/BENCHMARKS.md): without it, one request in
+        // a thousand waited for a whole batch (+2 ms); yielding only every 500 µs made the
+        // p99 worse than yielding after every statement, and one-row statements did better
+        // than eight-row ones.
         std::thread::yield_now();
     }
     let now = crate::clock::now_ms();

@@ -25,8 +25,9 @@ const USAGE_COLUMNS: usize = 21;
 /// The `INSERT INTO usage_events … VALUES (…), (…)` statement for `rows` rows (one of
 /// [`usage_chunk_sizes`], at most three of them), built once. Many rows per statement on
 /// PostgreSQL, where each statement is a round trip: row by row, that dominated the
-/// writer's cost (the SQLite writer runs its statements itself, with no round trip). Placeholders are positional `?` on SQLite (numbered ones make SQLite
-/// look each name up, quadratic in their number) and `$n` on PostgreSQL.
+/// writer's cost (the SQLite writer runs its statements itself, with no round trip).
+/// Placeholders are positional `?` on SQLite (numbered ones make SQLite look each name
+/// up, quadratic in their number) and `$n` on PostgreSQL.
 pub(super) fn insert_usage_sql(backend: super::Backend, rows: usize) -> &'static str {
     use std::sync::OnceLock;
     static SQL: [[OnceLock<String>; 3]; 2] = [const { [const { OnceLock::new() }; 3] }; 2];

@@ -13,6 +13,7 @@
 
 mod client;
 mod compress;
+mod idle_poll;
 mod latency;
 mod load;
 mod mixed;
@@ -70,6 +71,11 @@ enum Command {
         /// request (a ~16 KB system prompt, tool calls and their results).
         #[arg(long, conflicts_with = "stream")]
         session_kb: Option<usize>,
+        /// Keep every CPU polling instead of halting when idle (`/dev/cpu_dma_latency`
+        /// held at 0 µs for the run; needs root), to separate the machine's cost of
+        /// waking an idle core from mintoken's own.
+        #[arg(long)]
+        idle_poll: bool,
     },
     /// Throughput and latency at each concurrency, each side for `secs` in alternating rounds.
     Load {
@@ -256,8 +262,10 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             let result = setup::run(&target.ctx()).await?;
             (target, result)
         }
-        Command::Latency { target, api, stream, warmup, rounds, per_round, session_kb } => {
-            let result = latency::run(&target.ctx(), api, stream, warmup, rounds, per_round, session_kb).await?;
+        Command::Latency { target, api, stream, warmup, rounds, per_round, session_kb, idle_poll } => {
+            let _polling = idle_poll.then(idle_poll::IdlePoll::hold).transpose()?;
+            let mut result = latency::run(&target.ctx(), api, stream, warmup, rounds, per_round, session_kb).await?;
+            result["idle_poll"] = idle_poll.into();
             (target, result)
         }
         Command::Load { target, api, concurrency, secs, warmup_secs, rounds } => {

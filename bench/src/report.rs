@@ -34,6 +34,16 @@ pub fn run(dir: &Path, command: &str, pinning: &str, notes: &[String], strict: b
                  cost of waking an idle core (on this VM, tens of µs per wake-up, two per request).\n",
             );
         }
+        let polling = (load(&format!("{kind}-openai-idlepoll.json")), load(&format!("{kind}-anthropic-idlepoll.json")));
+        if let (Some(openai), Some(anthropic)) = polling {
+            latency(&mut out, " — mintoken on its own core, idle CPUs polling", &[openai, anthropic], &mut failures);
+            out.push_str(
+                "\nThe first layout again, with every CPU kept polling instead of halting when idle \
+                 (`/dev/cpu_dma_latency` held at 0 µs, as tuned's latency profiles do): waking an idle vCPU \
+                 is the machine's cost, paid twice per request through mintoken and never direct; what \
+                 remains *added* here is mintoken's work and its two extra socket hops.\n",
+            );
+        }
     }
     if let (Some(openai), Some(anthropic)) = (load("latency-agent-openai.json"), load("latency-agent-anthropic.json")) {
         latency(&mut out, "", &[openai, anthropic], &mut failures);

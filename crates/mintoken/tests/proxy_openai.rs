@@ -205,18 +205,32 @@ async fn streaming_with_include_usage_from_the_client_relays_the_usage_chunk() {
 async fn streamed_events_are_relayed_as_they_arrive() {
     let app = TestApp::start().await;
     let (_, key) = app.user_with_key("f@example.com").await;
-    app.mock.set_behavior(mintoken_mock::Behavior { chunk_delay_ms: 50, ..Default::default() });
+    app.mock.set_behavior(mintoken_mock::Behavior { chunk_delay_ms: 30, ..Default::default() });
     let mut body = chat_body();
     body["stream"] = json!(true);
+    // Asked for by the client, the usage chunk is relayed and no event is rewritten.
+    body["stream_options"] = json!({"include_usage": true});
     let resp = app.chat(key["raw_key"].as_str().unwrap(), &body).send().await.unwrap();
+    // What the client has received, and when each piece came.
+    let mut received = Vec::new();
+    let mut arrivals = Vec::new();
     let mut stream = resp.bytes_stream();
-    let first = stream.next().await.unwrap().unwrap();
-    let received_first = std::time::Instant::now();
-    assert!(first.starts_with(b"data: "));
-    while stream.next().await.is_some() {}
+    while let Some(chunk) = stream.next().await {
+        received.extend_from_slice(&chunk.unwrap());
+        arrivals.push((std::time::Instant::now(), received.len()));
+    }
+    // Every event reached the client before the mock sent the next one: nothing is held
+    // back to be sent together.
     let log = app.mock.chunk_log();
-    let second_sent = log.iter().find(|c| c.event_index == 1).expect("mock sent a second event").at;
-    assert!(received_first < second_sent, "the first event reached the client before the mock sent the second");
+    assert!(log.len() >= 10, "{} events", log.len());
+    let mut from = 0;
+    for pair in log.windows(2) {
+        let event = &pair[0].data[..];
+        let at = received[from..].windows(event.len()).position(|w| w == event).expect("every event relayed as sent");
+        from += at + event.len();
+        let (arrived, _) = arrivals.iter().find(|(_, len)| *len >= from).unwrap();
+        assert!(*arrived < pair[1].at, "event {} reached the client after the mock sent the next", pair[0].event_index);
+    }
 }
 
 #[tokio::test]

@@ -13,6 +13,7 @@
 
 mod client;
 mod compress;
+mod cpu;
 mod idle_poll;
 mod latency;
 mod load;

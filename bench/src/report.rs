@@ -349,6 +349,41 @@ fn concurrent_streams(out: &mut String, streams: &Value, strict: bool, failures:
         largest.map_or("none".to_owned(), |n| n.to_string()),
         verdict(largest.map(|n| n >= 2000))
     );
+    streams_cpu(out, streams);
+}
+
+/// The CPU each step took: a stall while the load generator's core was full is the
+/// rig's limit, not mintoken's.
+fn streams_cpu(out: &mut String, streams: &Value) {
+    let steps = streams["steps"].as_array().into_iter().flatten();
+    let sides = steps
+        .flat_map(|step| ["direct", "mintoken"].map(|s| (step["streams"].as_u64().unwrap_or(0), s, &step[s]["cpu"])));
+    let mut rows = sides.filter(|(_, _, cpu)| cpu.is_object()).peekable();
+    let Some((_, _, first)) = rows.peek() else { return };
+    let _ = writeln!(
+        out,
+        "\nCPU while the streams were open, % of one core: each core's busiest {} ms, and each process's \
+         mean over the step / its busiest {} ms.\n\n| streams | side | each core, busiest (CPU 0 / 1 / …) | client | mock | mintoken |\n|---|---|---|---|---|---|",
+        first["every_ms"], first["every_ms"]
+    );
+    let pct = |v: Option<f64>| v.map_or("—".to_owned(), |x| format!("{x:.0}"));
+    for (n, side, cpu) in rows {
+        let cores: Vec<String> =
+            cpu["core_peak_pct"].as_array().into_iter().flatten().map(|c| pct(c.as_f64())).collect();
+        let process = |name: &str| match &cpu["processes"][name] {
+            Value::Null => "—".to_owned(),
+            p => format!("{} / {}", pct(p["mean_pct"].as_f64()), pct(p["peak_pct"].as_f64())),
+        };
+        let side = if side == "direct" { "direct" } else { "through" };
+        let _ = writeln!(
+            out,
+            "| {n} | {side} | {} | {} | {} | {} |",
+            cores.join(" / "),
+            process("client"),
+            process("mock"),
+            process("mintoken")
+        );
+    }
 }
 
 fn memory(out: &mut String, idle: Option<&Value>, load: Option<&Value>, streams: Option<&Value>, soak: Option<&Value>) {

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::client::{Conn, Endpoint};
+use crate::cpu::CpuSampler;
 use crate::payload::{Api, chat_body};
 use crate::rss::{Sampler, max_mb};
 use crate::stats::{Samples, Tally};
@@ -18,6 +19,7 @@ use crate::{Ctx, mock};
 
 const STALL_MARGIN: Duration = Duration::from_secs(1);
 const RSS_EVERY: Duration = Duration::from_millis(250);
+const CPU_EVERY: Duration = Duration::from_millis(500);
 /// Pause between runs so the previous run's sockets are closed on both ends.
 const PAUSE: Duration = Duration::from_secs(2);
 
@@ -37,10 +39,12 @@ pub async fn run(ctx: &Ctx, steps: &[usize], chunk_ms: u64, words: usize) -> Res
         let mut stalled = false;
         for (endpoint, pid) in [(&ctx.direct, ctx.mock_pid), (&ctx.mintoken, ctx.mintoken_pid)] {
             let sampler = Sampler::start(pid, RSS_EVERY);
+            let cpu = CpuSampler::start(processes(ctx), CPU_EVERY);
             let outcome = open_streams(endpoint, api, &body, n, ramp, interval).await;
             let samples = sampler.finish().await;
             let mut side = outcome.to_json();
             side["rss_max_mb"] = json!(max_mb(&samples));
+            side["cpu"] = cpu.finish().await;
             step[endpoint.side.as_str()] = side;
             stalled |= outcome.stalls > 0;
             tokio::time::sleep(PAUSE).await;
@@ -62,6 +66,15 @@ pub async fn run(ctx: &Ctx, steps: &[usize], chunk_ms: u64, words: usize) -> Res
         "steps": results,
         "largest_without_stall": largest_without_stall,
     }))
+}
+
+/// The processes whose CPU the steps record: a stall means something only if the
+/// load generator and the mock had CPU to spare.
+fn processes(ctx: &Ctx) -> Vec<(&'static str, u32)> {
+    let mut processes = vec![("client", std::process::id())];
+    processes.extend(ctx.mock_pid.map(|pid| ("mock", pid)));
+    processes.extend(ctx.mintoken_pid.map(|pid| ("mintoken", pid)));
+    processes
 }
 
 /// What N concurrent streams on one side came to.

@@ -13,7 +13,7 @@
 use super::{QuotaCounters, UsageRecord};
 use crate::config::Config;
 use crate::metrics::Metrics;
-use crate::store::UsageWriterDb;
+use crate::store::{Pace, UsageWriterDb};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -31,6 +31,13 @@ const MAX_BATCH: usize = 512;
 /// How long a record may wait for companions before its batch is written (the writer
 /// sleeps this long after the first record of a batch arrives).
 const BATCH_WINDOW: Duration = Duration::from_millis(100);
+/// Records waiting (the rows of the batch being written included) beyond which the
+/// writer has fallen behind and stops giving its core way ([`Pace::CatchUp`]). A quarter
+/// of the queue: well above the ~8,000 a one-core instance at concurrency 1 lets wait
+/// while its core is never idle (so latency does not pay for catching up), and reached
+/// within a second by a saturated instance whose writer, giving way after every row,
+/// stores fewer rows than are served (docs/BENCHMARKS.md).
+const BEHIND: usize = CHANNEL_CAPACITY / 4;
 
 enum Message {
     Record(Box<UsageRecord>),
@@ -200,7 +207,9 @@ async fn run(mut store: UsageWriterDb, quota: Arc<QuotaCounters>, mut rx: mpsc::
                 }
             }
             let full = batch.len() >= MAX_BATCH;
-            write_with_retry(&mut store, &quota, &mut batch).await;
+            // Asked before every statement: rows of this batch still to write, and the queue.
+            let pace = |unwritten: usize| if unwritten + rx.len() > BEHIND { Pace::CatchUp } else { Pace::GiveWay };
+            write_with_retry(&mut store, &quota, &mut batch, pace).await;
             if !full {
                 break;
             }
@@ -224,13 +233,18 @@ fn take(message: Message, batch: &mut Vec<UsageRecord>, waiters: &mut Vec<onesho
 /// queue, which is bounded, and reach it when it returns. A batch the database *rejects*
 /// (a statement error, not an outage) is written record by record instead, so one bad
 /// record cannot hold the others back; the rejected ones are logged and dropped.
-async fn write_with_retry(store: &mut UsageWriterDb, quota: &QuotaCounters, batch: &mut Vec<UsageRecord>) {
+async fn write_with_retry(
+    store: &mut UsageWriterDb,
+    quota: &QuotaCounters,
+    batch: &mut Vec<UsageRecord>,
+    pace: impl Fn(usize) -> Pace,
+) {
     if batch.is_empty() {
         return;
     }
     let mut delay = Duration::from_millis(100);
     for attempt in 0u64.. {
-        match store.insert_usage(batch).await {
+        match store.insert_usage(batch, &pace).await {
             Ok(()) => {
                 if attempt > 0 {
                     tracing::info!(records = batch.len(), attempt, "usage batch written after the database returned");
@@ -257,7 +271,7 @@ async fn write_one_by_one(store: &mut UsageWriterDb, quota: &QuotaCounters, batc
         let one = std::slice::from_ref(&record);
         let mut delay = Duration::from_millis(100);
         loop {
-            match store.insert_usage(one).await {
+            match store.insert_usage(one, |_| Pace::GiveWay).await {
                 Ok(()) => {
                     quota.written(one);
                     break;

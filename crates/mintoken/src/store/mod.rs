@@ -23,7 +23,7 @@ pub use billing::{ORDER_CREATED, ORDER_PAID, Order, PaymentOutcome};
 pub use keys::{KeyRecord, KeySettings, NewKey};
 pub use orgs::{Invitation, Member, Org, OrgOfUser, OrgOwner, OrgRole};
 pub use rate::RateTotal;
-pub use usage::UsageSummaryRow;
+pub use usage::{Pace, UsageSummaryRow};
 pub use usage_writer::UsageWriterDb;
 pub use users::{RefreshOutcome, User};
 

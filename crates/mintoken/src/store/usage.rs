@@ -5,34 +5,43 @@ use crate::metering::UsageRecord;
 use crate::metering::quota::month_start_ms;
 use sqlx::Row;
 
+/// How the usage writer runs a batch on SQLite, where its statements hold a core.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pace {
+    /// One row per statement, and the core given up after each: while SQLite runs a
+    /// statement, a request waiting for that core on a small machine waits for all of
+    /// it. With 32 rows the p99 at concurrency 1 on one core was ~50–150 µs worse than
+    /// with 8, and one row did better than 8 again (docs/BENCHMARKS.md).
+    GiveWay,
+    /// The writer has fallen behind (a saturated instance): statements of up to 64 rows,
+    /// and the core kept. Giving the core up after every row, a writer sharing it with
+    /// busy request workers got it back a slice later, stored fewer rows than were
+    /// served, and its queue overflowed (docs/BENCHMARKS.md).
+    CatchUp,
+}
+
 /// Rows per `INSERT` statement, largest first: a batch is cut into chunks of these
 /// sizes, so at most three statement texts exist per backend and all stay prepared.
-/// One row on SQLite: while SQLite runs a statement it holds a core, and on a small machine
-/// a request waiting for that core waits for the whole statement; the writer gives the
-/// core up after each one. With 32 rows the p99 at concurrency 1 on one core was ~50–150 µs
-/// worse than with 8, and one row did better than 8 again with no cost in throughput
-/// (docs/BENCHMARKS.md). Larger on PostgreSQL, whose work runs in the server's processes:
-/// there each statement is a network round trip, and 8-row statements made a 512-row
-/// batch 64 of them.
-const fn usage_chunk_sizes(backend: super::Backend) -> &'static [usize] {
-    match backend {
-        super::Backend::Sqlite => &[1],
-        super::Backend::Postgres => &[64, 8, 1],
+const CHUNK_SIZES: [usize; 3] = [64, 8, 1];
+
+/// The chunk sizes a batch is cut into. Many rows per statement on PostgreSQL, whose work
+/// runs in the server's processes: there each statement is a network round trip, and
+/// 8-row statements made a 512-row batch 64 of them. On SQLite, as the pace says.
+const fn usage_chunk_sizes(backend: super::Backend, pace: Pace) -> &'static [usize] {
+    match (backend, pace) {
+        (super::Backend::Sqlite, Pace::GiveWay) => &[1],
+        _ => &CHUNK_SIZES,
     }
 }
 const USAGE_COLUMNS: usize = 21;
 
 /// The `INSERT INTO usage_events … VALUES (…), (…)` statement for `rows` rows (one of
-/// [`usage_chunk_sizes`], at most three of them), built once. Many rows per statement on
-/// PostgreSQL, where each statement is a round trip: row by row, that dominated the
-/// writer's cost (the SQLite writer runs its statements itself, with no round trip).
-/// Placeholders are positional `?` on SQLite (numbered ones make SQLite look each name
-/// up, quadratic in their number) and `$n` on PostgreSQL.
+/// [`CHUNK_SIZES`]), built once. Placeholders are positional `?` on SQLite (numbered
+/// ones make SQLite look each name up, quadratic in their number) and `$n` on PostgreSQL.
 pub(super) fn insert_usage_sql(backend: super::Backend, rows: usize) -> &'static str {
     use std::sync::OnceLock;
     static SQL: [[OnceLock<String>; 3]; 2] = [const { [const { OnceLock::new() }; 3] }; 2];
-    let sizes = usage_chunk_sizes(backend);
-    let size = sizes.iter().position(|&n| n == rows).unwrap_or(sizes.len() - 1);
+    let size = CHUNK_SIZES.iter().position(|&n| n == rows).unwrap_or(CHUNK_SIZES.len() - 1);
     let postgres = backend == super::Backend::Postgres;
     SQL[usize::from(postgres)][size].get_or_init(|| {
         use std::fmt::Write;
@@ -41,7 +50,7 @@ pub(super) fn insert_usage_sql(backend: super::Backend, rows: usize) -> &'static
              intensity, intensity_reason, status, input_tokens, output_tokens, skill_tokens, \
              context_tokens_before, context_tokens_after, duration_ms, upstream_ms, streamed, usage_source, holdout, org_id) VALUES ",
         );
-        for row in 0..sizes[size] {
+        for row in 0..CHUNK_SIZES[size] {
             sql.push_str(if row == 0 { "(" } else { ", (" });
             for column in 0..USAGE_COLUMNS {
                 sql.push_str(if column == 0 { "" } else { ", " });
@@ -57,13 +66,20 @@ pub(super) fn insert_usage_sql(backend: super::Backend, rows: usize) -> &'static
     })
 }
 
-/// Cuts `batch` into chunks of the backend's [`usage_chunk_sizes`].
-pub(super) fn usage_chunks<T>(backend: super::Backend, mut batch: &[T]) -> impl Iterator<Item = &[T]> {
+/// Cuts `batch` into chunks of the [`usage_chunk_sizes`] of `backend`, each at the pace
+/// `pace` gives for the rows still to write (asked again before every chunk, so a writer
+/// that falls behind in the middle of a batch catches up at once), with that pace.
+pub(super) fn usage_chunks<T>(
+    backend: super::Backend,
+    mut pace: impl FnMut(usize) -> Pace,
+    mut batch: &[T],
+) -> impl Iterator<Item = (Pace, &[T])> {
     std::iter::from_fn(move || {
-        let size = usage_chunk_sizes(backend).iter().copied().find(|&n| n <= batch.len())?;
+        let pace = pace(batch.len());
+        let size = usage_chunk_sizes(backend, pace).iter().copied().find(|&n| n <= batch.len())?;
         let (chunk, rest) = batch.split_at(size);
         batch = rest;
-        Some(chunk)
+        Some((pace, chunk))
     })
 }
 
@@ -167,7 +183,7 @@ impl Store {
             return Ok(());
         }
         let mut tx = self.pool.begin().await?;
-        for rows in usage_chunks(self.backend, batch) {
+        for (_, rows) in usage_chunks(self.backend, |_| Pace::GiveWay, batch) {
             let mut insert =
                 SqlxColumns(Some(sqlx::query(sqlx::AssertSqlSafe(insert_usage_sql(self.backend, rows.len())))));
             for r in rows {
@@ -297,14 +313,25 @@ mod tests {
 
     #[test]
     fn batches_are_cut_into_the_fixed_chunk_sizes() {
-        let batch: Vec<u32> = (0..23).collect();
-        let sqlite = crate::store::Backend::Sqlite;
-        let sizes: Vec<usize> = usage_chunks(sqlite, &batch).map(<[u32]>::len).collect();
-        assert_eq!(sizes, [1; 23]);
-        assert_eq!(usage_chunks(sqlite, &batch).flatten().count(), 23);
-        let batch: Vec<u32> = (0..141).collect();
-        let postgres = crate::store::Backend::Postgres;
-        let sizes: Vec<usize> = usage_chunks(postgres, &batch).map(<[u32]>::len).collect();
-        assert_eq!(sizes, [64, 64, 8, 1, 1, 1, 1, 1]);
+        use crate::store::Backend::{Postgres, Sqlite};
+        let sizes = |backend, pace, n: u32| {
+            let batch: Vec<u32> = (0..n).collect();
+            let chunks: Vec<&[u32]> = usage_chunks(backend, |_| pace, &batch).map(|(_, rows)| rows).collect();
+            assert_eq!(chunks.concat(), batch, "every row once, in order");
+            chunks.iter().map(|c| c.len()).collect::<Vec<usize>>()
+        };
+        assert_eq!(sizes(Sqlite, Pace::GiveWay, 23), [1; 23]);
+        assert_eq!(sizes(Sqlite, Pace::CatchUp, 141), [64, 64, 8, 1, 1, 1, 1, 1]);
+        assert_eq!(sizes(Postgres, Pace::GiveWay, 141), [64, 64, 8, 1, 1, 1, 1, 1]);
+        assert_eq!(sizes(Postgres, Pace::CatchUp, 141), [64, 64, 8, 1, 1, 1, 1, 1]);
+        assert_eq!(insert_usage_sql(Sqlite, 64).matches('?').count(), 64 * 21);
+        // Asked before every chunk: falling behind half-way switches the rest.
+        let batch: Vec<u32> = (0..100).collect();
+        let behind_below_90 = |left: usize| if left < 90 { Pace::CatchUp } else { Pace::GiveWay };
+        let chunks: Vec<(Pace, usize)> =
+            usage_chunks(Sqlite, behind_below_90, &batch).map(|(pace, rows)| (pace, rows.len())).collect();
+        let mut expected = vec![(Pace::GiveWay, 1); 11];
+        expected.extend([64, 8, 8, 8, 1].map(|rows| (Pace::CatchUp, rows)));
+        assert_eq!(chunks, expected);
     }
 }

@@ -11,8 +11,8 @@
 //! On PostgreSQL it is a one-connection sqlx pool opened on the writer's runtime.
 
 use super::usage::{
-    ADD_QUOTA_USAGE_SQL, KEY_LAST_USED_SQL, UsageColumns, insert_usage_sql, keys_last_used, quota_added, usage_chunks,
-    usage_columns,
+    ADD_QUOTA_USAGE_SQL, KEY_LAST_USED_SQL, Pace, UsageColumns, insert_usage_sql, keys_last_used, quota_added,
+    usage_chunks, usage_columns,
 };
 use super::{Backend, SQLITE_PRAGMAS, Store, StoreError};
 use crate::config::Config;
@@ -42,10 +42,16 @@ impl UsageWriterDb {
         }
     }
 
-    /// Writes a batch in one transaction, as [`Store::insert_usage`] does.
-    pub async fn insert_usage(&mut self, batch: &[UsageRecord]) -> Result<(), StoreError> {
+    /// Writes a batch in one transaction, as [`Store::insert_usage`] does; on SQLite at the
+    /// pace `pace` gives for the rows still to write (PostgreSQL runs its statements in its
+    /// own processes, and keeps its chunk sizes).
+    pub async fn insert_usage(
+        &mut self,
+        batch: &[UsageRecord],
+        pace: impl FnMut(usize) -> Pace,
+    ) -> Result<(), StoreError> {
         match self {
-            UsageWriterDb::Sqlite(conn) => insert_usage_sqlite(conn, batch),
+            UsageWriterDb::Sqlite(conn) => insert_usage_sqlite(conn, batch, pace),
             UsageWriterDb::Pool(store) => store.insert_usage(batch).await,
         }
     }
@@ -94,14 +100,18 @@ impl<'r> UsageColumns<'r> for SqliteColumns<'_, '_> {
     }
 }
 
-fn insert_usage_sqlite(conn: &mut Connection, batch: &[UsageRecord]) -> Result<(), StoreError> {
+fn insert_usage_sqlite(
+    conn: &mut Connection,
+    batch: &[UsageRecord],
+    pace: impl FnMut(usize) -> Pace,
+) -> Result<(), StoreError> {
     if batch.is_empty() {
         return Ok(());
     }
     // IMMEDIATE: the write lock is taken (or waited for, up to the busy timeout) at the
     // start, not half-way through the batch.
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    for rows in usage_chunks(Backend::Sqlite, batch) {
+    for (pace, rows) in usage_chunks(Backend::Sqlite, pace, batch) {
         let mut statement = tx.prepare_cached(insert_usage_sql(Backend::Sqlite, rows.len()))?;
         let mut columns = SqliteColumns { statement: &mut statement, next: 0, failed: None };
         for r in rows {
@@ -111,13 +121,14 @@ fn insert_usage_sqlite(conn: &mut Connection, batch: &[UsageRecord]) -> Result<(
             return Err(e.into());
         }
         statement.raw_execute()?;
-        // A request waiting for this core gets it between statements (one row each): a
-        // batch runs for milliseconds, and nothing else makes this thread give the core up
-        // meanwhile. Measured on one core (docs/BENCHMARKS.md): without it, one request in
-        // a thousand waited for a whole batch (+2 ms); yielding only every 500 µs made the
-        // p99 worse than yielding after every statement, and one-row statements did better
-        // than eight-row ones.
-        std::thread::yield_now();
+        if pace == Pace::GiveWay {
+            // A request waiting for this core gets it between statements (one row each): a
+            // batch runs for milliseconds, and nothing else makes this thread give the core
+            // up meanwhile. Measured on one core (docs/BENCHMARKS.md): without it, one
+            // request in a thousand waited for a whole batch (+2 ms); yielding only every
+            // 500 µs made the p99 worse than yielding after every statement.
+            std::thread::yield_now();
+        }
     }
     let now = crate::clock::now_ms();
     for (user_id, month, tokens) in quota_added(batch) {
@@ -173,34 +184,34 @@ mod tests {
         rows.unwrap().collect::<Result<_, _>>().unwrap()
     }
 
-    /// The writer's own SQLite path stores exactly what `Store::insert_usage` (sqlx) stores:
-    /// every column of every row, NULLs included, and the same quota sums; 13 records
-    /// take every statement size (8 + 4 + 1 rows).
+    /// The writer's own SQLite path stores exactly what `Store::insert_usage` (sqlx) stores,
+    /// at either pace: every column of every row, NULLs included, and the same quota sums;
+    /// 77 records take every statement size of catching up (64 + 8 + 1 rows).
     #[tokio::test]
     async fn the_writer_stores_what_the_sqlx_path_stores() {
-        let batch: Vec<UsageRecord> = (1..=13).map(record).collect();
-        let (through_sqlx, direct) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-        for (dir, own) in [(&through_sqlx, false), (&direct, true)] {
-            let args = StoreArgs { data_dir: Some(dir.path().to_owned()), ..Default::default() };
-            let config = Config::for_store(&args).unwrap();
-            let store = Store::open(&config).await.unwrap();
-            if own {
-                let mut db = UsageWriterDb::open(&config).await.unwrap();
-                assert!(matches!(db, UsageWriterDb::Sqlite(_)));
-                db.insert_usage(&batch).await.unwrap();
-            } else {
-                store.insert_usage(&batch).await.unwrap();
+        let batch: Vec<UsageRecord> = (1..=77).map(record).collect();
+        let through_sqlx = tempfile::tempdir().unwrap();
+        let open = |dir: &std::path::Path| {
+            Config::for_store(&StoreArgs { data_dir: Some(dir.to_owned()), ..Default::default() }).unwrap()
+        };
+        Store::open(&open(through_sqlx.path())).await.unwrap().insert_usage(&batch).await.unwrap();
+        for pace in [Pace::GiveWay, Pace::CatchUp] {
+            let direct = tempfile::tempdir().unwrap();
+            let config = open(direct.path());
+            Store::open(&config).await.unwrap();
+            let mut db = UsageWriterDb::open(&config).await.unwrap();
+            assert!(matches!(db, UsageWriterDb::Sqlite(_)));
+            db.insert_usage(&batch, |_| pace).await.unwrap();
+            for sql in [
+                "SELECT * FROM usage_events ORDER BY id",
+                "SELECT user_id, month_start, output_tokens FROM quota_usage ORDER BY user_id, month_start",
+            ] {
+                let expected = rows(through_sqlx.path(), sql);
+                assert!(!expected.is_empty(), "{sql}");
+                assert_eq!(rows(direct.path(), sql), expected, "{pace:?}: {sql}");
             }
+            assert_eq!(rows(direct.path(), "SELECT count(*) FROM usage_events"), vec![vec![Value::Integer(77)]]);
         }
-        for sql in [
-            "SELECT * FROM usage_events ORDER BY id",
-            "SELECT user_id, month_start, output_tokens FROM quota_usage ORDER BY user_id, month_start",
-        ] {
-            let expected = rows(through_sqlx.path(), sql);
-            assert!(!expected.is_empty(), "{sql}");
-            assert_eq!(rows(direct.path(), sql), expected, "{sql}");
-        }
-        assert_eq!(rows(direct.path(), "SELECT count(*) FROM usage_events"), vec![vec![Value::Integer(13)]]);
     }
 
     /// Busy and locked are waits the writer retries; anything else SQLite refuses is a

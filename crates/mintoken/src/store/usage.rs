@@ -327,9 +327,9 @@ mod tests {
         assert_eq!(insert_usage_sql(Sqlite, 64).matches('?').count(), 64 * 21);
         // Asked before every chunk: falling behind half-way switches the rest.
         let batch: Vec<u32> = (0..100).collect();
-        let behind_below_90 = |left: usize| if left < 90 { Pace::CatchUp } else { Pace::GiveWay };
+        let behind_after_11_rows = |left: usize| if left < 90 { Pace::CatchUp } else { Pace::GiveWay };
         let chunks: Vec<(Pace, usize)> =
-            usage_chunks(Sqlite, behind_below_90, &batch).map(|(pace, rows)| (pace, rows.len())).collect();
+            usage_chunks(Sqlite, behind_after_11_rows, &batch).map(|(pace, rows)| (pace, rows.len())).collect();
         let mut expected = vec![(Pace::GiveWay, 1); 11];
         expected.extend([64, 8, 8, 8, 1].map(|rows| (Pace::CatchUp, rows)));
         assert_eq!(chunks, expected);
